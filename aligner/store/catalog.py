@@ -1,0 +1,109 @@
+"""Videos and their ASR sentences."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SentenceRow:
+    """One ASR sentence as stored; times in seconds."""
+
+    sentence_id: int
+    video_id: str
+    idx: int
+    start: float
+    end: float
+    text: str
+
+
+class CatalogQueries:
+    def upsert_video(self, video_id: str, **fields: Any) -> None:
+        """Insert or update a `videos` row; `fields` are column names of `videos`."""
+        columns = ["video_id", *fields]
+        placeholders = ", ".join("?" for _ in columns)
+        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in fields)
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        _check_columns(fields, _VIDEO_COLUMNS)
+        self.con.execute(
+            f"INSERT INTO videos ({quoted}) VALUES ({placeholders})"
+            f" ON CONFLICT (video_id) DO UPDATE SET {updates}, ingested_at = current_timestamp",
+            [video_id, *fields.values()],
+        )
+
+    def video(self, video_id: str) -> dict[str, Any] | None:
+        rows = self.query_dicts("SELECT * FROM videos WHERE video_id = ?", [video_id])
+        return rows[0] if rows else None
+
+    def videos(self, *, status: str | None = "ok") -> list[dict[str, Any]]:
+        """All videos (with `status` when given), ordered by id."""
+        if status is None:
+            return self.query_dicts("SELECT * FROM videos ORDER BY video_id")
+        return self.query_dicts(
+            "SELECT * FROM videos WHERE status = ? ORDER BY video_id", [status]
+        )
+
+    def sentences(self, video_id: str | None = None) -> list[SentenceRow]:
+        """Sentences of one video (or all), in order."""
+        sql = 'SELECT sentence_id, video_id, idx, start, "end", text FROM sentences'
+        params: list = []
+        if video_id is not None:
+            sql += " WHERE video_id = ?"
+            params.append(video_id)
+        rows = self.query(sql + " ORDER BY video_id, idx", params)
+        return [SentenceRow(*row) for row in rows]
+
+    def replace_sentences(
+        self, video_id: str, sentences: Sequence[tuple[float, float, str]]
+    ) -> list[int]:
+        """Store a video's sentences `(start, end, text)`, replacing the previous ones.
+
+        A sentence whose text (and position among equal texts) was already stored keeps its
+        `sentence_id`, so labels and predictions attached to it survive a re-ingest of an edited
+        subtitle file. Runs inside the caller's transaction if there is one.
+        """
+        old = self.query(
+            "SELECT sentence_id, text FROM sentences WHERE video_id = ? ORDER BY idx", [video_id]
+        )
+        reusable: dict[str, list[int]] = {}
+        for sentence_id, text in old:
+            reusable.setdefault(text, []).append(sentence_id)
+        self.con.execute("DELETE FROM sentences WHERE video_id = ?", [video_id])
+        ids = []
+        for idx, (start, end, text) in enumerate(sentences):
+            kept = reusable.get(text)
+            if kept:
+                sentence_id = kept.pop(0)
+                self.con.execute(
+                    'INSERT INTO sentences (sentence_id, video_id, idx, start, "end", text)'
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    [sentence_id, video_id, idx, start, end, text],
+                )
+            else:
+                sentence_id = self.con.execute(
+                    'INSERT INTO sentences (video_id, idx, start, "end", text)'
+                    " VALUES (?, ?, ?, ?, ?) RETURNING sentence_id",
+                    [video_id, idx, start, end, text],
+                ).fetchone()[0]
+            ids.append(int(sentence_id))
+        return ids
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of the main tables, for summaries and tests."""
+        tables = ["videos", "sentences", "runs", "predictions", "labels", "label_events"]
+        return {t: int(self.query(f"SELECT count(*) FROM {t}")[0][0]) for t in tables}
+
+
+_VIDEO_COLUMNS = {
+    "path", "duration", "fps", "width", "height", "size_bytes", "mtime", "subtitle_path",
+    "subtitle_source", "input_key", "status", "error",
+}  # fmt: skip
+
+
+def _check_columns(fields, allowed: set[str]) -> None:
+    # column names are interpolated into SQL, so only known names may pass
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"unknown videos columns: {sorted(unknown)}")

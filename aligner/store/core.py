@@ -1,0 +1,128 @@
+"""The DuckDB connection: opening (with a clear message when locked), migrations, transactions."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from aligner.errors import AlignerError, StoreLockedError
+from aligner.store.migrations import MIGRATIONS
+
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<prog>.*?) \(PID (?P<pid>\d+)\)")
+CONFLICT_RETRIES = 5  # attempts for a transaction that hits a write-write conflict
+CONFLICT_BACKOFF_S = 0.02
+
+
+class StoreCore:
+    """Owns one DuckDB connection. Area mixins (catalog, runs, review) add the queries."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False):
+        self.path = Path(path)
+        self.read_only = read_only
+        self.con = _connect(self.path, read_only=read_only)
+        if not read_only:
+            self._migrate()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor for one thread / one Streamlit session (DuckDB cursors are not thread-safe)."""
+        return self.con.cursor()
+
+    # -- queries ---------------------------------------------------------------------------
+    def query(self, sql: str, params: list | tuple | None = None) -> list[tuple]:
+        return self.con.execute(sql, params or []).fetchall()
+
+    def query_dicts(self, sql: str, params: list | tuple | None = None) -> list[dict[str, Any]]:
+        cur = self.con.execute(sql, params or [])
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def query_df(self, sql: str, params: list | tuple | None = None):
+        return self.con.execute(sql, params or []).df()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """BEGIN ... COMMIT, rolled back on any error, so a failure leaves nothing half-written."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def retry_on_conflict(self, fn, *args, **kwargs):
+        """Run `fn` (which opens its own transaction); retry a few times on a write conflict."""
+        for attempt in range(CONFLICT_RETRIES):
+            try:
+                return fn(*args, **kwargs)
+            except duckdb.TransactionException:
+                if attempt == CONFLICT_RETRIES - 1:
+                    raise
+                time.sleep(CONFLICT_BACKOFF_S * (attempt + 1))
+        return None
+
+    # -- schema ----------------------------------------------------------------------------
+    def schema_version(self) -> int:
+        rows = self.query("SELECT coalesce(max(version), 0) FROM schema_migrations")
+        return int(rows[0][0])
+
+    def _migrate(self) -> None:
+        self.con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+            " applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)"
+        )
+        current = self.schema_version()
+        for migration in MIGRATIONS:
+            if migration.version <= current:
+                continue
+            with self.transaction() as con:
+                con.execute(migration.sql)
+                con.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                    [migration.version, migration.name],
+                )
+
+
+def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    if read_only and not path.exists():
+        raise AlignerError(f"{path}: no store here yet (run `aligner ingest` first)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as err:
+        raise _locked_error(path, err) from None
+    except duckdb.Error as err:
+        raise AlignerError(f"{path}: cannot open the store ({_first_line(err)})") from None
+
+
+def _locked_error(path: Path, err: Exception) -> AlignerError:
+    message = str(err)
+    holder = _LOCK_HOLDER.search(message)
+    if holder is None:
+        return AlignerError(f"{path}: cannot open the store ({_first_line(err)})")
+    return StoreLockedError(
+        f"{path}: the store is locked by another process ({holder['prog']}, PID {holder['pid']}),"
+        " probably a running `aligner review` or another aligner command; stop it"
+        " (or wait for it to finish) and run this again"
+    )
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
