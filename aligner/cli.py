@@ -43,7 +43,9 @@ def _build_parser() -> argparse.ArgumentParser:
 def _dataset_command(sub, name: str, help_text: str) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=help_text, description=help_text)
     p.add_argument("dataset", metavar="DATASET", help="HowTo100M-style dataset folder")
-    p.add_argument("--db", metavar="PATH", help="DuckDB file (default DATASET/.aligner/aligner.duckdb)")
+    p.add_argument(
+        "--db", metavar="PATH", help="DuckDB file (default DATASET/.aligner/aligner.duckdb)"
+    )
     return p
 
 
@@ -55,7 +57,9 @@ def _workspace(args):
 
 # -- ingest ------------------------------------------------------------------------------------
 def _add_ingest(sub) -> None:
-    p = _dataset_command(sub, "ingest", "discover videos and subtitles, merge sentences, store them")
+    p = _dataset_command(
+        sub, "ingest", "discover videos and subtitles, merge sentences, store them"
+    )
     p.add_argument("--asr", action=argparse.BooleanOptionalAction, default=False,
                    help="transcribe videos without subtitles with Whisper (default: off)")  # fmt: skip
     p.set_defaults(run=_run_ingest)
@@ -116,7 +120,9 @@ def _run_predict(args) -> int:
 
 # -- auto-align --------------------------------------------------------------------------------
 def _add_auto_align(sub) -> None:
-    p = _dataset_command(sub, "auto-align", "ingest + features + train (if no checkpoint) + predict")
+    p = _dataset_command(
+        sub, "auto-align", "ingest + features + train (if no checkpoint) + predict"
+    )
     p.add_argument("--checkpoint", default=None, metavar="CKPT")
     p.add_argument("--asr", action=argparse.BooleanOptionalAction, default=True,
                    help="transcribe videos without subtitles with Whisper (default: on)")  # fmt: skip

@@ -5,6 +5,7 @@
   catalog.py   videos and sentences (written by ingest)
   runs.py      runs and predictions (written by train / predict)
   review.py    labels, label history, claims, review queue (written by the review app)
+  exports.py   joins behind the cleaned-dataset export
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from pathlib import Path
 
 from aligner.store.catalog import CatalogQueries
 from aligner.store.core import StoreCore
+from aligner.store.exports import ExportQueries
 from aligner.store.review import ReviewQueries
 from aligner.store.runs import RunQueries
 
 
-class Store(CatalogQueries, RunQueries, ReviewQueries, StoreCore):
+class Store(CatalogQueries, RunQueries, ReviewQueries, ExportQueries, StoreCore):
     """`Store(path)` opens (creating and migrating) the DuckDB file at `path`."""
 
 

@@ -41,9 +41,7 @@ class CatalogQueries:
         """All videos (with `status` when given), ordered by id."""
         if status is None:
             return self.query_dicts("SELECT * FROM videos ORDER BY video_id")
-        return self.query_dicts(
-            "SELECT * FROM videos WHERE status = ? ORDER BY video_id", [status]
-        )
+        return self.query_dicts("SELECT * FROM videos WHERE status = ? ORDER BY video_id", [status])
 
     def sentences(self, video_id: str | None = None) -> list[SentenceRow]:
         """Sentences of one video (or all), in order."""

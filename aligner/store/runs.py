@@ -1,7 +1,82 @@
-"""Runs (train / predict / auto-align) and per-sentence predictions. Owned by the model issue."""
+"""Runs (train / predict / auto-align) and per-sentence predictions."""
 
 from __future__ import annotations
 
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+PREDICTION_COLUMNS = (
+    "sentence_id", "alignability", "start", "end", "peak", "dual_alignability", "dual_peak",
+)  # fmt: skip
+
 
 class RunQueries:
-    pass
+    def start_run(
+        self, kind: str, *, model: str | None = None, params: Mapping | None = None
+    ) -> str:
+        """Open a `runs` row with status 'running'; returns its id."""
+        run_id = f"{kind}-{uuid.uuid4().hex[:12]}"
+        self.con.execute(
+            "INSERT INTO runs (run_id, kind, status, model, params) VALUES (?, ?, 'running', ?, ?)",
+            [run_id, kind, model, json.dumps(params or {}, sort_keys=True, default=str)],
+        )
+        return run_id
+
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: str = "done",
+        checkpoint: str | None = None,
+        timings: Mapping | None = None,
+        metrics: Mapping | None = None,
+    ) -> None:
+        self.con.execute(
+            "UPDATE runs SET status = ?, finished_at = current_timestamp,"
+            " checkpoint = coalesce(?, checkpoint), timings = coalesce(?, timings),"
+            " metrics = coalesce(?, metrics) WHERE run_id = ?",
+            [status, checkpoint, _json_or_none(timings), _json_or_none(metrics), run_id],
+        )
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        rows = self.query_dicts("SELECT * FROM runs WHERE run_id = ?", [run_id])
+        return rows[0] if rows else None
+
+    def latest_run(self, model: str | None = "tan", *, kind: str | None = None) -> dict | None:
+        """The newest finished run (of `model` / `kind` when given) that has predictions."""
+        rows = self.query_dicts(
+            "SELECT * FROM runs r WHERE status = 'done'"
+            " AND (? IS NULL OR model = ?) AND (? IS NULL OR kind = ?)"
+            " AND EXISTS (SELECT 1 FROM predictions p WHERE p.run_id = r.run_id)"
+            " ORDER BY created_at DESC, run_id DESC LIMIT 1",
+            [model, model, kind, kind],
+        )
+        return rows[0] if rows else None
+
+    def save_predictions(self, run_id: str, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Insert or replace predictions of a run; each row maps `PREDICTION_COLUMNS` to values."""
+        values = [[run_id, *(row.get(c) for c in PREDICTION_COLUMNS)] for row in rows]
+        if not values:
+            return 0
+        quoted = ", ".join(f'"{c}"' for c in ("run_id", *PREDICTION_COLUMNS))
+        placeholders = ", ".join("?" for _ in range(len(PREDICTION_COLUMNS) + 1))
+        self.con.executemany(
+            f"INSERT OR REPLACE INTO predictions ({quoted}) VALUES ({placeholders})", values
+        )
+        return len(values)
+
+    def predictions(self, run_id: str, video_id: str | None = None) -> list[dict[str, Any]]:
+        """Predictions of a run joined with their sentences, in video / sentence order."""
+        return self.query_dicts(
+            'SELECT s.video_id, s.idx, s.text, s.start AS asr_start, s."end" AS asr_end, p.*'
+            " FROM predictions p JOIN sentences s USING (sentence_id)"
+            " WHERE p.run_id = ? AND (? IS NULL OR s.video_id = ?)"
+            " ORDER BY s.video_id, s.idx",
+            [run_id, video_id, video_id],
+        )
+
+
+def _json_or_none(value: Mapping | None) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True, default=str)
