@@ -29,7 +29,7 @@ class CatalogQueries:
         _check_columns(fields, _VIDEO_COLUMNS)
         self.con.execute(
             f"INSERT INTO videos ({quoted}) VALUES ({placeholders})"
-            f" ON CONFLICT (video_id) DO UPDATE SET {updates}, ingested_at = current_timestamp",
+            f" ON CONFLICT (video_id) DO UPDATE SET {updates}, ingested_at = now()",
             [video_id, *fields.values()],
         )
 

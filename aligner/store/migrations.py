@@ -89,10 +89,10 @@ CREATE TABLE label_events (
     event_id    BIGINT PRIMARY KEY DEFAULT nextval('label_event_id_seq'),
     sentence_id BIGINT NOT NULL,
     curator     TEXT NOT NULL,
-    at          TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    created_at  TIMESTAMP NOT NULL DEFAULT current_timestamp,
     action      TEXT NOT NULL,              -- accept | correct | not_alignable | skip | undo
-    before      JSON,                       -- label row before (NULL when there was none)
-    after       JSON,                       -- label row after (NULL when removed by undo)
+    before_value JSON,                       -- label row before (NULL when there was none)
+    after_value JSON,                        -- label row after (NULL when removed by undo)
     version     INTEGER NOT NULL            -- label version after this event
 );
 
