@@ -1,0 +1,26 @@
+# The two commands of the README: `make demo` and `make test` (each sets up what it needs).
+SAMPLE ?= sample_data/htm_sample
+VENV := .venv/bin
+
+.PHONY: setup demo test lint bench review
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	$(VENV)/aligner auto-align $(SAMPLE)
+	$(VENV)/aligner evaluate $(SAMPLE)
+	@echo "Review it: $(VENV)/aligner review $(SAMPLE)   (then open http://localhost:8501)"
+
+test: setup lint
+	HF_HUB_OFFLINE=1 $(VENV)/pytest -q --durations=15
+
+lint: setup
+	$(VENV)/ruff check .
+	$(VENV)/ruff format --check .
+
+review: setup
+	$(VENV)/aligner review $(SAMPLE)
+
+bench: setup
+	for b in benchmarks/bench_*.py; do $(VENV)/python $$b || exit 1; done
