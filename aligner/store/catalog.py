@@ -88,6 +88,29 @@ class CatalogQueries:
             ids.append(int(sentence_id))
         return ids
 
+    def write_video(
+        self,
+        video_id: str,
+        fields: dict[str, Any],
+        sentences: Sequence[tuple[float, float, str]] | None = None,
+    ) -> list[int]:
+        """Upsert a video row and (when `sentences` is given) replace its sentences, in one
+        transaction: a failure leaves the video exactly as it was. Returns the sentence ids."""
+        with self.transaction():
+            self.upsert_video(video_id, **fields)
+            if sentences is None:
+                return []
+            return self.replace_sentences(video_id, sentences)
+
+    def sentence_count(self, video_ids: Sequence[str] | None = None) -> int:
+        """Number of stored sentences (of these videos when given)."""
+        if video_ids is None:
+            return int(self.query("SELECT count(*) FROM sentences")[0][0])
+        rows = self.query(
+            "SELECT count(*) FROM sentences WHERE list_contains(?, video_id)", [list(video_ids)]
+        )
+        return int(rows[0][0])
+
     def counts(self) -> dict[str, int]:
         """Row counts of the main tables, for summaries and tests."""
         tables = ["videos", "sentences", "runs", "predictions", "labels", "label_events"]

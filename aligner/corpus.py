@@ -1,0 +1,221 @@
+"""Discover what a HowTo100M-style dataset folder holds, and probe its videos.
+
+```
+DATASET/videos/**/<video_id>.{mp4,webm,mkv,mov}   any depth
+DATASET/subtitles/**/<video_id>[.<lang>].{vtt,srt,json}   (or beside the video)
+DATASET/caption.json                              {video_id: {"start", "end", "text"}}
+DATASET/features/<name>/<video_id>[.mp4].npy       T×D, 1 feature per second
+DATASET/annotations/htm_align.json                ground truth (HTM-Align format)
+```
+`video_id` is the file stem. A video's subtitles are its own file first, then its
+`caption.json` entry.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aligner.errors import AlignerError, InputError
+from aligner.subtitles import SUBTITLE_EXTENSIONS
+
+VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov")
+VIDEOS_DIR = "videos"
+SUBTITLES_DIR = "subtitles"
+CAPTION_JSON = "caption.json"
+FEATURES_DIR = "features"
+ANNOTATIONS = Path("annotations") / "htm_align.json"
+TAIL_SEEK_S = 2.0  # seconds before the declared end where the probe starts demuxing
+TAIL_TOLERANCE_S = 0.5  # seconds: the packets must reach this close to the declared end
+
+Warn = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class VideoSource:
+    """One video of the dataset and the inputs found for it (paths are absolute)."""
+
+    video_id: str
+    path: Path
+    rel_path: str  # relative to the dataset folder, POSIX separators
+    subtitle_path: Path | None = None  # its own subtitle file, if any
+    caption_entry: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    caption_json: Path | None = None  # the caption.json holding `caption_entry`
+    features: dict[str, Path] = field(default_factory=dict)  # name -> .npy
+    problem: str | None = None  # set when the video cannot be used (e.g. a duplicate id)
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    duration: float  # seconds
+    fps: float  # frames per second (average)
+    width: int  # pixels
+    height: int
+    size_bytes: int
+
+
+def discover(dataset: str | Path, *, warn: Warn | None = None) -> list[VideoSource]:
+    """Every video under `DATASET/videos/` (sorted by path) with its subtitles and features.
+
+    Dataset-wide problems (a malformed caption.json) are reported through `warn` and the rest
+    is still returned; a missing dataset or videos folder raises `AlignerError`.
+    """
+    dataset = Path(dataset)
+    warn = warn or logging.getLogger(__name__).warning
+    if not dataset.is_dir():
+        raise AlignerError(f"{dataset}: dataset folder does not exist")
+    videos_dir = dataset / VIDEOS_DIR
+    if not videos_dir.is_dir():
+        raise AlignerError(f"{videos_dir}: no videos folder (expected DATASET/videos/<id>.mp4)")
+    subtitles = _subtitle_files(dataset)
+    captions = load_caption_json(dataset, warn=warn)
+    features = _feature_files(dataset)
+    sources: list[VideoSource] = []
+    seen: dict[str, Path] = {}
+    for path in _video_files(videos_dir):
+        video_id = path.stem
+        problem = None
+        if video_id in seen:
+            problem = f"duplicate video id {video_id!r} (also {seen[video_id]}); skipped"
+        seen.setdefault(video_id, path)
+        sources.append(
+            VideoSource(
+                video_id=video_id,
+                path=path,
+                rel_path=path.relative_to(dataset).as_posix(),
+                subtitle_path=subtitles.get(video_id),
+                caption_entry=captions.get(video_id),
+                caption_json=dataset / CAPTION_JSON if video_id in captions else None,
+                features=features.get(video_id, {}),
+                problem=problem,
+            )
+        )
+    return sources
+
+
+def annotations_path(dataset: str | Path) -> Path | None:
+    """`DATASET/annotations/htm_align.json` when it exists."""
+    path = Path(dataset) / ANNOTATIONS
+    return path if path.is_file() else None
+
+
+def load_caption_json(dataset: str | Path, *, warn: Warn) -> dict[str, Any]:
+    """The dataset-wide caption.json as `{video_id: entry}`; {} when absent or unreadable."""
+    path = Path(dataset) / CAPTION_JSON
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        warn(str(InputError(path, f"cannot be read, its captions are ignored ({_reason(err)})")))
+        return {}
+    if not isinstance(data, dict):
+        warn(str(InputError(path, "expected an object {video_id: {start, end, text}}; ignored")))
+        return {}
+    return data
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Duration, fps and frame size of a video; `InputError` when it is not a readable video.
+
+    Besides reading the header, one frame near the end is decoded, so a truncated file whose
+    header still claims the full length is caught here rather than during feature extraction.
+    """
+    import av
+
+    path = Path(path)
+    size = path.stat().st_size
+    if size == 0:
+        raise InputError(path, "empty file (0 bytes), not a video")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise InputError(path, "no video stream in the file")
+            stream = container.streams.video[0]
+            duration = _duration(container, stream)
+            if duration <= 0:
+                raise InputError(path, "video has no duration (no frames?)")
+            _check_tail(container, stream, duration, path)
+            fps = float(stream.average_rate or stream.guessed_rate or 0.0)
+            width, height = stream.codec_context.width, stream.codec_context.height
+    except av.FFmpegError as err:
+        raise InputError(path, f"not a readable video ({_reason(err)})") from None
+    return VideoInfo(duration, fps, int(width), int(height), size)
+
+
+def _duration(container, stream) -> float:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / 1_000_000  # av.time_base: microseconds
+    return 0.0
+
+
+def _check_tail(container, stream, duration: float, path: Path) -> None:
+    """Demux from the last keyframe before the end: the packets must reach the end, and one
+    frame must decode (a truncated file ends early; garbage fails to decode)."""
+    container.seek(int(max(0.0, duration - TAIL_SEEK_S) / stream.time_base), stream=stream)
+    reached, decoded = 0.0, False
+    for packet in container.demux(stream):
+        if packet.size == 0 or packet.pts is None:
+            continue  # the demuxer's flush packet
+        reached = max(reached, float((packet.pts + (packet.duration or 0)) * stream.time_base))
+        if not decoded:
+            decoded = bool(stream.codec_context.decode(packet))
+    if not decoded:
+        decoded = bool(stream.codec_context.decode(None))  # frames held back by the decoder
+    if reached < duration - TAIL_TOLERANCE_S or not decoded:
+        raise InputError(
+            path, f"truncated: data stops at {reached:.1f} s of the {duration:.1f} s it declares"
+        )
+
+
+def _video_files(videos_dir: Path) -> list[Path]:
+    return sorted(
+        p for p in videos_dir.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()
+    )
+
+
+def _subtitle_files(dataset: Path) -> dict[str, Path]:
+    """`{video_id: path}`; `<id>.vtt` beats `<id>.en.vtt`, .vtt beats .srt beats .json."""
+    found: dict[str, tuple[tuple[int, int, str], Path]] = {}
+    for folder in (dataset / SUBTITLES_DIR, dataset / VIDEOS_DIR):
+        if not folder.is_dir():
+            continue
+        for path in folder.rglob("*"):
+            suffix = path.suffix.lower()
+            if suffix not in SUBTITLE_EXTENSIONS or not path.is_file():
+                continue
+            stem = path.name[: -len(suffix)]
+            keys = [(stem, 0)] + ([(stem.rsplit(".", 1)[0], 1)] if "." in stem else [])
+            for video_id, lang_rank in keys:
+                rank = (lang_rank, SUBTITLE_EXTENSIONS.index(suffix), str(path))
+                if video_id not in found or rank < found[video_id][0]:
+                    found[video_id] = (rank, path)
+    return {video_id: path for video_id, (_rank, path) in found.items()}
+
+
+def _feature_files(dataset: Path) -> dict[str, dict[str, Path]]:
+    """`{video_id: {feature_name: path}}` from `features/<name>/<video_id>[.mp4].npy`."""
+    out: dict[str, dict[str, Path]] = {}
+    root = dataset / FEATURES_DIR
+    if not root.is_dir():
+        return out
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        for path in sorted(folder.glob("*.npy")):
+            video_id = path.name[: -len(".npy")]
+            for ext in VIDEO_EXTENSIONS:
+                if video_id.lower().endswith(ext):
+                    video_id = video_id[: -len(ext)]
+            out.setdefault(video_id, {})[folder.name] = path
+    return out
+
+
+def _reason(err: Exception) -> str:
+    # PyAV errors carry FFmpeg's message in `strerror`; str() adds the errno and the path
+    text = (getattr(err, "strerror", None) or str(err)).strip()
+    return text.splitlines()[0] if text else type(err).__name__

@@ -1,0 +1,181 @@
+"""Subtitle readers (WebVTT incl. YouTube rolling captions, SRT, HowTo100M JSON) and writers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from aligner.errors import InputError
+from aligner.subtitles import Cue, read_subtitles, write_srt, write_vtt
+
+# YouTube auto-captions: each cue shows the previous phrase above the new one (which carries
+# inline word times), with 10 ms "transition" cues in between that repeat the last phrase.
+ROLLING_VTT = """WEBVTT
+Kind: captions
+Language: en
+
+00:00:00.000 --> 00:00:02.350 align:start position:0%
+\x20
+so<00:00:00.480><c> today</c><00:00:00.880><c> we're</c><00:00:01.120><c> going</c>
+
+00:00:02.350 --> 00:00:02.360 align:start position:0%
+so today we're going
+\x20
+
+00:00:02.360 --> 00:00:05.110 align:start position:0%
+so today we're going
+to<00:00:02.800><c> make</c><00:00:03.120><c> a</c><00:00:03.360><c> cake</c>
+
+00:00:05.110 --> 00:00:05.120 align:start position:0%
+to make a cake
+\x20
+
+00:00:05.120 --> 00:00:08.000 align:start position:0%
+to make a cake
+<00:00:05.400><c>first</c><00:00:05.900><c> crack</c><00:00:06.300><c> two</c><00:00:06.700><c> eggs</c>
+
+00:00:08.000 --> 00:00:08.010 align:start position:0%
+first crack two eggs
+\x20
+"""
+
+
+def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+def test_rolling_captions_give_each_phrase_once_with_its_own_time(tmp_path):
+    cues = read_subtitles(write(tmp_path, "roll.vtt", ROLLING_VTT))
+    assert [c.text for c in cues] == [
+        "so today we're going",
+        "to make a cake",
+        "first crack two eggs",
+    ]
+    assert [(c.start, c.end) for c in cues] == [(0.0, 2.35), (2.36, 5.11), (5.4, 8.0)]
+    # words keep their inline times; a word before the first tag starts with the cue
+    assert [(w.start, w.text) for w in cues[1].words] == [
+        (2.36, "to"), (2.8, "make"), (3.12, "a"), (3.36, "cake"),
+    ]  # fmt: skip
+    assert cues[2].words[0].start == 5.4
+
+
+def test_rolling_captions_without_word_times_are_deduplicated(tmp_path):
+    vtt = (
+        "WEBVTT\n\n00:00:01.000 --> 00:00:03.000\nfirst line here\n\n"
+        "00:00:03.000 --> 00:00:05.000\nfirst line here\nsecond line now\n\n"
+        "00:00:05.000 --> 00:00:07.000\nsecond line now\nthird and last\n"
+    )
+    cues = read_subtitles(write(tmp_path, "r.vtt", vtt))
+    assert [(c.start, c.end, c.text) for c in cues] == [
+        (1.0, 3.0, "first line here"),
+        (3.0, 5.0, "second line now"),
+        (5.0, 7.0, "third and last"),
+    ]
+
+
+def test_plain_vtt_joins_lines_and_strips_tags(tmp_path):
+    vtt = (
+        "WEBVTT\n\nNOTE a comment\n\nintro\n00:00:01.000 --> 00:00:02.500\n"
+        "<v Cook>Cut the <b>onion</b>\ninto rings &amp; fry.\n\n"
+        "00:00:03.000 --> 00:00:04.000\nServe.\n"
+    )
+    cues = read_subtitles(write(tmp_path, "p.vtt", vtt))
+    assert [(c.start, c.end, c.text) for c in cues] == [
+        (1.0, 2.5, "Cut the onion into rings & fry."),
+        (3.0, 4.0, "Serve."),
+    ]
+
+
+def test_srt(tmp_path):
+    srt = "1\n00:00:01,000 --> 00:00:02,000\n<i>Hello</i> there\n\n2\n00:01:02,500 --> 00:01:04,000\nBye.\n"
+    cues = read_subtitles(write(tmp_path, "a.srt", srt))
+    assert [(c.start, c.end, c.text) for c in cues] == [
+        (1.0, 2.0, "Hello there"),
+        (62.5, 64.0, "Bye."),
+    ]
+
+
+def test_howto100m_json_overlaps_trimmed_and_repeats_merged(tmp_path):
+    data = {
+        "start": [0.0, 2.0, 2.5, 6.0],
+        "end": [4.0, 5.0, 5.5, 8.0],
+        "text": ["lay the tomatoes", "on the tray", "on the tray", "and bake them"],
+    }
+    cues = read_subtitles(write(tmp_path, "v.json", json.dumps(data)))
+    assert [(c.start, c.end, c.text) for c in cues] == [
+        (0.0, 2.0, "lay the tomatoes"),  # ends where the next phrase starts
+        (2.0, 5.5, "on the tray"),  # the repeat is merged into one cue
+        (6.0, 8.0, "and bake them"),
+    ]
+
+
+@pytest.mark.parametrize("writer,name", [(write_vtt, "out.vtt"), (write_srt, "out.srt")])
+def test_writers_round_trip(tmp_path, writer, name):
+    cues = [Cue(0.5, 2.25, "Add the flour."), Cue(3.0, 3661.5, "Stir well, then rest.")]
+    writer(cues, tmp_path / name)
+    assert [(c.start, c.end, c.text) for c in read_subtitles(tmp_path / name)] == [
+        (0.5, 2.25, "Add the flour."),
+        (3.0, 3661.5, "Stir well, then rest."),
+    ]
+
+
+def test_cp1252_is_decoded_with_a_warning(tmp_path):
+    path = write(
+        tmp_path, "w.srt", "1\n00:00:01,000 --> 00:00:02,000\nCafé – crème\n".encode("cp1252")
+    )
+    warnings: list[str] = []
+    cues = read_subtitles(path, warn=warnings.append)
+    assert cues[0].text == "Café – crème"
+    assert len(warnings) == 1 and str(path) in warnings[0] and "cp1252" in warnings[0]
+
+
+def test_reversed_negative_and_unsorted_times_are_repaired(tmp_path):
+    data = {"start": [5.0, -1.0, 3.0], "end": [6.0, 1.0, 2.0], "text": ["c", "a", "b"]}
+    warnings: list[str] = []
+    cues = read_subtitles(write(tmp_path, "t.json", json.dumps(data)), warn=warnings.append)
+    # negative clamped to 0, reversed swapped, then sorted by start
+    assert [(c.start, c.end, c.text) for c in cues] == [
+        (0.0, 1.0, "a"),
+        (2.0, 3.0, "b"),
+        (5.0, 6.0, "c"),
+    ]
+    assert any("reversed" in w for w in warnings) and any("negative" in w for w in warnings)
+
+
+def test_vtt_with_an_unreadable_timing_is_reported(tmp_path):
+    vtt = "WEBVTT\n\n-00:00:01.000 --> 00:00:02.000\nbad\n\n00:00:03.000 --> 00:00:04.000\ngood\n"
+    warnings: list[str] = []
+    cues = read_subtitles(write(tmp_path, "n.vtt", vtt), warn=warnings.append)
+    assert [c.text for c in cues] == ["good"]
+    assert warnings and "skipped 1 cue block" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    "name,content,problem",
+    [
+        ("empty.vtt", "", "empty subtitle file"),
+        ("header.vtt", "WEBVTT\nKind: captions\n\n", "no cues"),
+        ("nothdr.vtt", "00:00:01.000 --> 00:00:02.000\nhi\n", "not a valid WebVTT"),
+        ("bad.json", '{"start": [1, 2], "end": [2, 3], "text": ["a"', "malformed JSON"),
+        (
+            "len.json",
+            '{"start": [1, 2], "end": [2, 3], "text": ["a"]}',
+            "different lengths (2, 2, 1)",
+        ),
+        ("notsrt.srt", "hello\nworld\n", "not a valid SRT"),
+        ("x.txt", "hello", "unknown subtitle format"),
+    ],
+)
+def test_bad_files_raise_one_line_naming_the_file(tmp_path, name, content, problem):
+    path = write(tmp_path, name, content)
+    with pytest.raises(InputError) as err:
+        read_subtitles(path)
+    assert str(path) in str(err.value) and problem in str(err.value)
+    assert "\n" not in str(err.value)
