@@ -88,9 +88,11 @@ class StoreCore:
             " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
             " applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)"
         )
-        current = self.schema_version()
-        for migration in MIGRATIONS:
-            if migration.version <= current:
+        # apply every missing number, not only those above the highest: areas own number ranges,
+        # so a lower-numbered migration can ship after a higher one has run on a user's store
+        applied = {version for (version,) in self.query("SELECT version FROM schema_migrations")}
+        for migration in sorted(MIGRATIONS, key=lambda m: m.version):
+            if migration.version in applied:
                 continue
             with self.transaction() as con:
                 con.execute(migration.sql)

@@ -104,6 +104,19 @@ CREATE TABLE claims (
 );
 """
 
+# review (20-29): each run's doubt per sentence, computed once so the queue over 1M sentences
+# is a scan + top-N instead of a 1M x 1M join on every page load
+REVIEW_DOUBT = """
+CREATE TABLE review_doubt (
+    run_id      TEXT NOT NULL,
+    sentence_id BIGINT NOT NULL,
+    video_id    TEXT NOT NULL,
+    idx         INTEGER NOT NULL,
+    doubt       DOUBLE NOT NULL              -- 0..1, see aligner.store.review.review_queue
+);
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", INITIAL_SCHEMA),
+    Migration(20, "review doubt cache", REVIEW_DOUBT),
 ]

@@ -1,0 +1,40 @@
+"""`aligner review DATASET`: start the Streamlit review app on a dataset's store.
+
+Runs `streamlit run ui/app.py -- DATASET --db PATH` in this Python. Only `--port` is passed to
+Streamlit when given, so its own config files and `STREAMLIT_*` variables keep working.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+from aligner.errors import AlignerError
+from aligner.workspace import Workspace
+
+APP = Path(__file__).resolve().parents[1] / "ui" / "app.py"
+
+
+def review_command(ws: Workspace, *, port: int | None = None) -> list[str]:
+    """The command line that starts the app (without running it)."""
+    cmd = [sys.executable, "-m", "streamlit", "run", str(APP)]
+    if port is not None:
+        cmd += ["--server.port", str(int(port))]
+    return [*cmd, "--", str(ws.dataset), "--db", str(ws.db_path)]
+
+
+def launch_review(ws: Workspace, *, port: int | None = None) -> int:
+    """Run the review app until it is stopped; returns Streamlit's exit code."""
+    if importlib.util.find_spec("streamlit") is None:
+        raise AlignerError("streamlit is not installed: pip install 'aligner[ui]'")
+    if not APP.is_file():
+        raise AlignerError(f"{APP}: the review app is missing (it ships with the source tree)")
+    from aligner.store import Store
+
+    Store(ws.db_path).close()  # fails here, in one line, when another process holds the file
+    try:
+        return subprocess.call(review_command(ws, port=port))
+    except KeyboardInterrupt:
+        return 0

@@ -1,0 +1,1 @@
+"""The Streamlit review app (`aligner review DATASET`): queue, review and stats pages."""
