@@ -1,0 +1,371 @@
+"""Inference: per sentence, alignability, peak second and a start/end interval; the K x T similarity
+saved (float16) for the review app.
+
+Windowed mode (TAN's eval, the default): 64 s windows every 16 s; a sentence takes part in a
+window when its ASR span, widened by `SENTENCE_MARGIN_S` on each side, overlaps it; each cell of
+the K x T matrix is the mean over the windows that saw it (cells no window saw get
+`UNCOVERED`, cosine -1). Global mode: one pass over the whole video with the temporal positions
+of a training window stretched to its length.
+
+Per sentence, from the similarity `(joint + dual) / 2` (TAN's eval fuses both branches):
+- peak: the index t of the most similar second (the feature covering [t, t + 1) s);
+- start/end: the contiguous run of seconds around the peak whose similarity stays within
+  `SPAN_DROP` (= ln 2, i.e. a softmax probability over time of at least half the peak's) of the
+  peak; start = first second, end = last second + 1, so at least 1 s;
+- alignability: the mean of the alignability head's probability (joint text tokens, logits
+  averaged over windows) and the share of the sentence's softmax-over-time probability that
+  lies off the background seconds (`background_seconds`: the look that recurs through the
+  video, i.e. the talking head); the head learns from that same signal during training;
+- dual_alignability / dual_peak: the same from the dual encoder alone (the review app ranks
+  doubtful sentences where the branches disagree).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aligner.errors import AlignerError
+
+STRIDE_S = 16  # seconds between windows (TAN: a quarter of the 64 s window)
+SENTENCE_MARGIN_S = 64.0  # a sentence may be shown this many seconds before / after its ASR
+SPAN_DROP = math.log(2)  # start/end: similarity within ln 2 of the peak (prob >= half)
+WINDOWS_PER_FORWARD = 32  # windows batched into one forward pass
+BACKGROUND_COS = 0.9  # two seconds look alike above this cosine of their input features
+BACKGROUND_SHARE = 0.25  # a second that looks like this share of its video is background
+SIMILARITY_DIR = "similarity"
+MODES = ("window", "global")
+
+
+@dataclass
+class VideoPrediction:
+    """A video's predictions; similarities are cosine / tau, `(K, T)` float32."""
+
+    joint_sim: np.ndarray
+    dual_sim: np.ndarray
+    head: np.ndarray  # (K,) probability from the alignability head (joint text tokens)
+    dual_head: np.ndarray  # (K,) the same head on the dual text tokens
+    background: np.ndarray  # (T,) bool, `background_seconds`
+
+    @property
+    def sim(self) -> np.ndarray:
+        """The fused similarity that peaks and intervals come from, `(K, T)`."""
+        return (self.joint_sim + self.dual_sim) / 2
+
+    @property
+    def alignability(self) -> np.ndarray:
+        """`(K,)`: the head's probability averaged with the share of the sentence's probability
+        over time that is off the background (what it matches is shown, not the talking head)."""
+        return (self.head + 1.0 - background_mass(self.sim, self.background)) / 2
+
+    @property
+    def dual_alignability(self) -> np.ndarray:
+        return (self.dual_head + 1.0 - background_mass(self.dual_sim, self.background)) / 2
+
+
+def peak_interval(row: np.ndarray, drop: float = SPAN_DROP) -> tuple[int, int, int]:
+    """`(peak, start, end)` seconds for one similarity row `(T,)`: the contiguous run around the
+    argmax where `row >= row[peak] - drop`; end is exclusive (last second + 1)."""
+    peak = int(np.argmax(row))
+    low = row < row[peak] - drop
+    left = np.flatnonzero(low[:peak])
+    right = np.flatnonzero(low[peak + 1 :])
+    start = int(left[-1]) + 1 if len(left) else 0
+    end = peak + 1 + int(right[0]) if len(right) else len(row)
+    return peak, start, end
+
+
+def sentence_rows(pred: VideoPrediction) -> list[dict[str, float]]:
+    """One dict per sentence with the `predictions` columns (except `sentence_id`)."""
+    rows = []
+    fused, dual = pred.sim, pred.dual_sim
+    alignability, dual_alignability = pred.alignability, pred.dual_alignability
+    for k in range(fused.shape[0]):
+        peak, start, end = peak_interval(fused[k])
+        rows.append(
+            {
+                "alignability": float(alignability[k]),
+                "start": float(start),
+                "end": float(end),
+                "peak": float(peak),
+                "dual_alignability": float(dual_alignability[k]),
+                "dual_peak": float(np.argmax(dual[k])),
+            }
+        )
+    return rows
+
+
+# -- one video ---------------------------------------------------------------------------------
+def background_seconds(video: Sequence[np.ndarray]) -> np.ndarray:
+    """`(T,)` bool: seconds whose look recurs through the video (cosine of the input features
+    >= `BACKGROUND_COS` with >= `BACKGROUND_SHARE` of all seconds), i.e. the talking head or
+    the studio shot that fills instructional videos between the things they show."""
+    t = min(v.shape[0] for v in video)
+    if t == 0:
+        return np.zeros(0, dtype=bool)
+    x = np.concatenate([_unit_rows(np.asarray(v[:t], np.float32)) for v in video], axis=1)
+    x /= np.sqrt(len(video))  # unit rows again: the mean cosine over backbones
+    alike = (x @ x.T >= BACKGROUND_COS).mean(axis=1)  # (T,)
+    return alike >= BACKGROUND_SHARE
+
+
+def background_mass(sim: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """`(K,)` share of each sentence's softmax-over-time probability on background seconds."""
+    z = sim - sim.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    return (p * background[None]).sum(axis=1)
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-8)
+
+
+def predict_video(
+    model,
+    video: Sequence[np.ndarray],
+    text: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    *,
+    mode: str = "window",
+) -> VideoPrediction:
+    """Predict one video: `video` one `(T, D_i)` per backbone, `text` `(K, Dt)`, ASR `start` /
+    `end` `(K,)` seconds (used only to pick which sentences join which window)."""
+    import torch
+
+    if mode not in MODES:
+        raise AlignerError(f"unknown inference mode {mode!r} (use one of {', '.join(MODES)})")
+    t = min(v.shape[0] for v in video)
+    video = [np.asarray(v[:t], dtype=np.float32) for v in video]
+    k = len(text)
+    if k == 0 or t == 0:
+        empty = np.zeros((k, t), np.float32)
+        return VideoPrediction(empty, empty.copy(), np.zeros(k), np.zeros(k), np.zeros(t, bool))
+    with torch.no_grad():
+        if mode == "global":
+            pred = _predict_global(model, video, np.asarray(text, np.float32))
+        else:
+            pred = _predict_windows(model, video, np.asarray(text, np.float32), start, end)
+    pred.background = background_seconds(video)
+    return pred
+
+
+def window_plan(
+    t: int, start: np.ndarray, end: np.ndarray, window: int, stride: int = STRIDE_S
+) -> list[tuple[int, int, np.ndarray]]:
+    """`(t0, t1, sentence rows)` per window: windows every `stride` s (TAN: from 0 while
+    t0 < T - window / 2); a sentence joins when its ASR span (clamped into the video, so every
+    sentence joins somewhere) +- `SENTENCE_MARGIN_S` overlaps the window."""
+    a = np.clip(start, 0, max(t - 1, 0)) - SENTENCE_MARGIN_S
+    b = np.clip(end, 1, t) + SENTENCE_MARGIN_S
+    plan = []
+    for t0 in range(0, max(1, t - window // 2), stride):
+        t1 = min(t, t0 + window)
+        plan.append((t0, t1, np.flatnonzero((b > t0) & (a < t1))))
+    return plan
+
+
+def _predict_windows(model, video, text, start, end) -> VideoPrediction:
+
+    t, k = video[0].shape[0], len(text)
+    sums = {"joint": np.zeros((k, t)), "dual": np.zeros((k, t))}
+    count = np.zeros((k, t))
+    logit_sum, dual_logit_sum, seen = np.zeros(k), np.zeros(k), np.zeros(k)
+    plan = [p for p in window_plan(t, start, end, model.cfg.window_s) if len(p[2])]
+    for i in range(0, len(plan), WINDOWS_PER_FORWARD):
+        chunk = plan[i : i + WINDOWS_PER_FORWARD]
+        batch = _pad_windows([[v[t0:t1] for v in video] for t0, t1, _ in chunk],
+                             [text[rows] for _, _, rows in chunk])  # fmt: skip
+        out = model(*batch)
+        joint = model.similarity(out.joint_video, out.joint_text).numpy()  # (W, K', T')
+        dual = model.similarity(out.dual_video, out.dual_text).numpy()
+        for w, (t0, t1, rows) in enumerate(chunk):
+            n, m = len(rows), t1 - t0
+            sums["joint"][rows, t0:t1] += joint[w, :n, :m]
+            sums["dual"][rows, t0:t1] += dual[w, :n, :m]
+            count[rows, t0:t1] += 1
+            logit_sum[rows] += out.align_logit[w, :n].numpy()
+            dual_logit_sum[rows] += out.dual_align_logit[w, :n].numpy()
+            seen[rows] += 1
+    uncovered = -1.0 / model.cfg.temperature
+    with np.errstate(invalid="ignore", divide="ignore"):
+        joint_sim = np.where(count > 0, sums["joint"] / count, uncovered)
+        dual_sim = np.where(count > 0, sums["dual"] / count, uncovered)
+    seen = np.maximum(seen, 1)
+    return VideoPrediction(
+        joint_sim.astype(np.float32),
+        dual_sim.astype(np.float32),
+        _sigmoid(logit_sum / seen),
+        _sigmoid(dual_logit_sum / seen),
+        np.zeros(t, bool),
+    )
+
+
+def _predict_global(model, video, text) -> VideoPrediction:
+    t = video[0].shape[0]
+    batch = _pad_windows([video], [text])
+    stretch = model.cfg.window_s if t > model.cfg.window_s else None
+    out = model(*batch, interpolate_from=stretch)
+    joint = model.similarity(out.joint_video, out.joint_text)[0].numpy()
+    dual = model.similarity(out.dual_video, out.dual_text)[0].numpy()
+    return VideoPrediction(
+        joint.astype(np.float32),
+        dual.astype(np.float32),
+        _sigmoid(out.align_logit[0].numpy()),
+        _sigmoid(out.dual_align_logit[0].numpy()),
+        np.zeros(t, bool),
+    )
+
+
+def _pad_windows(videos: list[list[np.ndarray]], texts: list[np.ndarray]):
+    """`(video list of (W, T, D_i), text (W, K, Dt), video_pad, text_pad)` tensors."""
+    import torch
+
+    w, t, k = len(videos), max(len(v[0]) for v in videos), max(len(x) for x in texts)
+    video = [torch.zeros(w, t, v.shape[1]) for v in videos[0]]
+    text = torch.zeros(w, k, texts[0].shape[1])
+    video_pad = torch.ones(w, t, dtype=torch.bool)
+    text_pad = torch.ones(w, k, dtype=torch.bool)
+    for i, (vs, x) in enumerate(zip(videos, texts, strict=True)):
+        for j, v in enumerate(vs):
+            video[j][i, : len(v)] = torch.from_numpy(v)
+        video_pad[i, : len(vs[0])] = False
+        text[i, : len(x)] = torch.from_numpy(x)
+        text_pad[i, : len(x)] = False
+    return video, text, video_pad, text_pad
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
+
+
+# -- similarity files --------------------------------------------------------------------------
+def similarity_path(ws, run_id: str, video_id: str) -> Path:
+    return ws.root / SIMILARITY_DIR / run_id / f"{video_id}.npy"
+
+
+def save_similarity(ws, run_id: str, video_id: str, sim: np.ndarray) -> Path:
+    """Store a `(K, T)` similarity as float16 (rows in sentence `idx` order)."""
+    path = similarity_path(ws, run_id, video_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, np.asarray(sim, dtype=np.float16))
+    return path
+
+
+def load_similarity(ws, run_id: str, video_id: str) -> np.ndarray:
+    """The `(K, T)` float16 similarity (cosine / tau) a run stored for a video."""
+    path = similarity_path(ws, run_id, video_id)
+    if not path.is_file():
+        raise AlignerError(f"{path}: no similarity stored for video {video_id} in run {run_id}")
+    return np.load(path)
+
+
+# -- a dataset workspace -----------------------------------------------------------------------
+@dataclass
+class PredictSummary:
+    run_id: str
+    n_videos: int
+    n_sentences: int
+    seconds: float
+    baseline_runs: dict[str, str] = field(default_factory=dict)
+    failed: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        extra = "".join(f", {m} run {r}" for m, r in self.baseline_runs.items())
+        failed = f"; {len(self.failed)} video(s) failed: {self.failed[0]}" if self.failed else ""
+        return (
+            f"predicted {self.n_sentences} sentences in {self.n_videos} videos in"
+            f" {self.seconds:.1f} s (run {self.run_id}{extra}){failed}"
+        )
+
+
+def predict_dataset(
+    ws,
+    *,
+    checkpoint: str | Path | None = None,
+    mode: str = "window",
+    baselines: bool = True,
+    progress: bool = True,
+) -> PredictSummary:
+    """Predict every ingested video with `checkpoint` (default `ws.root/checkpoints/tan.pt`)
+    into a run with model "tan"; with `baselines`, also a "tan-stage1" run from the sibling
+    stage-1 checkpoint when it exists (evaluation reports it as "TAN before co-training")."""
+    from aligner.store import Store
+    from aligner.train import CHECKPOINT_NAME, STAGE1_SUFFIX
+
+    path = Path(checkpoint) if checkpoint else ws.root / "checkpoints" / CHECKPOINT_NAME
+    with Store(ws.db_path) as store:
+        summary = predict_run(ws, store, path, model_name="tan", mode=mode, progress=progress)
+        stage1 = path.with_name(path.name.removesuffix(".pt") + STAGE1_SUFFIX)
+        if baselines and stage1.is_file():
+            base = predict_run(ws, store, stage1, model_name="tan-stage1", mode=mode,
+                               progress=progress)  # fmt: skip
+            summary.baseline_runs["tan-stage1"] = base.run_id
+    return summary
+
+
+def predict_run(
+    ws, store, checkpoint: Path, *, model_name: str, mode: str = "window", progress: bool = True
+) -> PredictSummary:
+    """One `runs` row (kind "predict") with predictions + similarity files for every video."""
+    from tqdm import tqdm
+
+    from aligner.model import load_checkpoint
+
+    model, payload = load_checkpoint(checkpoint)
+    started = time.perf_counter()
+    params = {"mode": mode, "stage": payload.get("stage"), "features": payload["features"]}
+    run_id = store.start_run("predict", model=model_name, params=params)
+    videos = [v["video_id"] for v in store.videos(status="ok")]
+    n_sentences, done, failed = 0, 0, []
+    for video_id in tqdm(videos, desc=f"predict {model_name}", unit="video", disable=not progress):
+        try:
+            n_sentences += _predict_one(ws, store, model, run_id, video_id, mode)
+            done += 1
+        except AlignerError as err:
+            failed.append(f"{video_id}: {err}")
+    seconds = time.perf_counter() - started
+    status = "done" if done or not videos else "failed"
+    store.finish_run(run_id, status=status, checkpoint=str(checkpoint),
+                     timings={"predict_s": seconds}, metrics={"failed": len(failed)})  # fmt: skip
+    return PredictSummary(run_id, done, n_sentences, seconds, failed=failed)
+
+
+def _predict_one(ws, store, model, run_id: str, video_id: str, mode: str) -> int:
+    from aligner import features
+
+    sentences = store.sentences(video_id)
+    if not sentences:
+        return 0
+    spec = model.spec
+    video = features.load_video_features(ws, video_id, list(spec.visual))
+    _check_dims(video_id, [v.shape[1] for v in video], spec.visual_dims)
+    text = features.load_text_features(ws, [s.text for s in sentences], spec.text)
+    start = np.array([s.start for s in sentences])
+    end = np.array([s.end for s in sentences])
+    pred = predict_video(model, video, text, start, end, mode=mode)
+    save_similarity(ws, run_id, video_id, pred.sim)
+    rows = [
+        {"sentence_id": s.sentence_id, **row}
+        for s, row in zip(sentences, sentence_rows(pred), strict=True)
+    ]
+    return store.save_predictions(run_id, rows)
+
+
+def _check_dims(video_id: str, got: list[int], expected: Sequence[int]) -> None:
+    if list(got) != list(expected):
+        raise AlignerError(
+            f"{video_id}: video features have dims {got}, the model expects {list(expected)}"
+        )
+
+
+def prediction_table(preds: dict[str, VideoPrediction]) -> dict[str, list[dict[str, Any]]]:
+    """`{video_id: sentence_rows(...)}` for predictions made outside a workspace."""
+    return {vid: sentence_rows(p) for vid, p in preds.items()}

@@ -1,0 +1,122 @@
+"""Inference: the start/end rule, windows, similarity files, predictions in the store."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from aligner.errors import AlignerError
+from aligner.infer import (
+    VideoPrediction,
+    background_seconds,
+    load_similarity,
+    peak_interval,
+    predict_video,
+    save_similarity,
+    sentence_rows,
+    window_plan,
+)
+from aligner.model import FeatureSpec, TANConfig, build_model
+from aligner.workspace import open_workspace
+
+SPEC = FeatureSpec(("toy",), (6,), "toy-text", 5)
+TINY = TANConfig(width=16, joint_layers=1, dual_layers=1, heads=2)
+
+
+def test_interval_is_the_contiguous_run_near_the_peak():
+    row = np.array([0.0, 5.0, 9.6, 10.0, 9.4, 3.0, 9.9, 9.9])
+    assert peak_interval(row) == (3, 2, 5)  # 9.6 and 9.4 are within ln 2 = 0.69; 6-7 are cut off
+    assert peak_interval(np.array([1.0, 0.5, -3.0])) == (0, 0, 2)
+    assert peak_interval(np.array([-9.0, -9.0, 4.0])) == (2, 2, 3)  # at least 1 s
+    assert peak_interval(np.array([2.0, 2.0, 2.0])) == (0, 0, 3)
+
+
+def test_window_plan_follows_tan_and_reaches_every_sentence():
+    start = np.array([3.0, 150.0, 400.0])  # the last one is said after the video ends
+    plan = window_plan(200, start, start + 4, window=64)
+    assert [(t0, t1) for t0, t1, _ in plan][:3] == [(0, 64), (16, 80), (32, 96)]
+    assert plan[-1][0] == 160 and plan[-1][1] == 200  # TAN: t0 < T - window / 2
+    assert 0 in plan[0][2] and 1 not in plan[0][2]  # 150 s is more than 64 s away from 0-63
+    assert set(np.concatenate([rows for *_, rows in plan]).tolist()) == {0, 1, 2}
+    assert window_plan(20, start[:1], start[:1] + 2, window=64) == [(0, 20, plan[0][2][:1])]
+
+
+def _model():
+    torch.manual_seed(0)
+    return build_model(TINY, SPEC).eval()
+
+
+@pytest.mark.parametrize("mode", ["window", "global"])
+def test_predict_video_shapes(mode):
+    rng = np.random.default_rng(0)
+    video = [rng.normal(size=(150, 6)).astype(np.float32)]
+    text = rng.normal(size=(7, 5)).astype(np.float32)
+    start = np.linspace(0, 140, 7)
+    pred = predict_video(_model(), video, text, start, start + 3, mode=mode)
+    assert pred.joint_sim.shape == pred.dual_sim.shape == (7, 150)
+    assert (
+        pred.alignability.shape == (7,)
+        and ((pred.alignability > 0) & (pred.alignability < 1)).all()
+    )
+    rows = sentence_rows(pred)
+    assert len(rows) == 7
+    for row in rows:
+        assert 0 <= row["start"] <= row["peak"] < row["end"] <= 150
+        assert 0 <= row["dual_peak"] < 150
+
+
+def test_windowed_cells_no_window_saw_are_marked_uncovered():
+    rng = np.random.default_rng(1)
+    video = [rng.normal(size=(300, 6)).astype(np.float32)]
+    text = rng.normal(size=(2, 5)).astype(np.float32)
+    start = np.array([5.0, 280.0])
+    pred = predict_video(_model(), video, text, start, start + 2)
+    assert np.all(pred.joint_sim[0, 200:] == -1 / TINY.temperature)  # 64 s margin + window
+    assert np.all(pred.joint_sim[1, :100] == -1 / TINY.temperature)
+    assert sentence_rows(pred)[0]["peak"] < 200 and sentence_rows(pred)[1]["peak"] > 100
+
+
+def test_empty_inputs_and_bad_mode():
+    video = [np.zeros((10, 6), np.float32)]
+    pred = predict_video(_model(), video, np.zeros((0, 5), np.float32), np.zeros(0), np.zeros(0))
+    assert pred.joint_sim.shape == (0, 10) and sentence_rows(pred) == []
+    with pytest.raises(AlignerError, match="unknown inference mode"):
+        predict_video(_model(), video, np.zeros((1, 5), np.float32), np.zeros(1), np.ones(1),
+                      mode="fast")  # fmt: skip
+
+
+def test_similarity_files_round_trip_as_float16(tmp_path):
+    ws = open_workspace(tmp_path)
+    sim = np.random.default_rng(0).normal(size=(4, 30)).astype(np.float32) * 10
+    path = save_similarity(ws, "predict-1", "vid", sim)
+    assert path == ws.root / "similarity" / "predict-1" / "vid.npy"
+    back = load_similarity(ws, "predict-1", "vid")
+    assert back.dtype == np.float16 and back.shape == (4, 30)
+    assert np.allclose(back, sim, atol=0.01)
+    with pytest.raises(AlignerError, match="no similarity stored for video other"):
+        load_similarity(ws, "predict-1", "other")
+
+
+def test_sentence_rows_use_the_fused_similarity_and_the_dual_branch():
+    joint = np.array([[0.0, 1.0, 5.0, 0.0]], np.float32)
+    dual = np.array([[6.0, 1.0, 2.0, 0.0]], np.float32)
+    pred = VideoPrediction(joint, dual, np.array([0.9]), np.array([0.2]), np.zeros(4, bool))
+    (row,) = sentence_rows(pred)
+    assert row["peak"] == 2.0  # fused: (0+6)/2 = 3 < (5+2)/2 = 3.5
+    assert row["dual_peak"] == 0.0
+    # nothing is background: alignability = (head + 1) / 2
+    assert row["alignability"] == pytest.approx(0.95) and row["dual_alignability"] == 0.6
+    pred.background = np.array([False, False, True, False])  # the fused peak is background
+    (row,) = sentence_rows(pred)
+    assert row["alignability"] < 0.7 and row["dual_alignability"] > 0.5
+
+
+def test_background_seconds_are_the_recurring_look():
+    rng = np.random.default_rng(0)
+    head, steps = rng.normal(size=8), rng.normal(size=(6, 8))
+    video = np.stack([head] * 30 + [steps[i // 10] for i in range(60)])  # 30 s of talking head
+    video = video + 0.05 * rng.normal(size=video.shape)
+    background = background_seconds([video.astype(np.float32)])
+    assert background[:30].all() and not background[30:].any()
+    assert background_seconds([np.zeros((0, 8), np.float32)]).shape == (0,)

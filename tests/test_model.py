@@ -1,0 +1,125 @@
+"""TAN model: shapes, padding masks, presets, checkpoints."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from aligner.errors import AlignerError
+from aligner.model import (
+    FeatureSpec,
+    TANConfig,
+    build_model,
+    load_checkpoint,
+    save_checkpoint,
+)
+
+SPEC = FeatureSpec(("toy",), (12,), "toy-text", 8)
+TINY = TANConfig(width=32, joint_layers=1, dual_layers=1, heads=2)
+
+
+def _inputs(lengths: list[int], counts: list[int], spec: FeatureSpec = SPEC, seed: int = 0):
+    """A padded batch of random videos with `lengths` seconds and `counts` sentences."""
+    g = torch.Generator().manual_seed(seed)
+    b, t, k = len(lengths), max(lengths), max(counts)
+    video = [torch.randn(b, t, d, generator=g) for d in spec.visual_dims]
+    text = torch.randn(b, k, spec.text_dim, generator=g)
+    video_pad = torch.arange(t)[None] >= torch.tensor(lengths)[:, None]
+    text_pad = torch.arange(k)[None] >= torch.tensor(counts)[:, None]
+    return video, text, video_pad, text_pad
+
+
+def test_output_shapes_and_unit_norm():
+    torch.manual_seed(0)
+    model = build_model(TINY, SPEC).eval()
+    video, text, vpad, tpad = _inputs([20, 13], [5, 3])
+    out = model(video, text, vpad, tpad)
+    assert out.joint_video.shape == (2, 20, 32) and out.dual_video.shape == (2, 20, 32)
+    assert out.joint_text.shape == (2, 5, 32) and out.dual_text.shape == (2, 5, 32)
+    assert out.align_logit.shape == (2, 5) and out.dual_align_logit.shape == (2, 5)
+    sim = model.similarity(out.joint_video, out.joint_text)
+    assert sim.shape == (2, 5, 20)
+    assert torch.allclose(out.joint_video.norm(dim=-1), torch.ones(2, 20), atol=1e-5)
+    assert sim.abs().max() <= 1 / TINY.temperature + 1e-4
+
+
+def test_padding_does_not_change_real_tokens():
+    """A short video with few sentences gives the same outputs alone and padded in a batch."""
+    torch.manual_seed(0)
+    model = build_model(TINY, SPEC).eval()
+    video, text, vpad, tpad = _inputs([20, 13], [5, 3])
+    batched = model(video, text, vpad, tpad)
+    alone = model([v[1:, :13] for v in video], text[1:, :3], vpad[1:, :13], tpad[1:, :3])
+    for name in ("joint_video", "dual_video"):
+        assert torch.allclose(getattr(batched, name)[1, :13], getattr(alone, name)[0], atol=1e-5)
+    assert torch.allclose(batched.joint_text[1, :3], alone.joint_text[0], atol=1e-5)
+    assert torch.allclose(batched.align_logit[1, :3], alone.align_logit[0], atol=1e-5)
+
+
+def test_joint_text_depends_on_the_video_but_dual_text_does_not():
+    torch.manual_seed(0)
+    model = build_model(TINY, SPEC).eval()
+    video, text, vpad, tpad = _inputs([16], [4])
+    other = [v.flip(1) for v in video]
+    a, b = model(video, text, vpad, tpad), model(other, text, vpad, tpad)
+    assert not torch.allclose(a.joint_text, b.joint_text, atol=1e-4)
+    assert torch.allclose(a.dual_text, b.dual_text)
+
+
+def test_global_positions_interpolate_beyond_the_window():
+    torch.manual_seed(0)
+    model = build_model(TINY, SPEC).eval()
+    assert model.positions(300, interpolate_from=64).shape == (300, 32)
+    with pytest.raises(AlignerError, match="positions"):
+        model.positions(TINY.max_positions + 1)
+
+
+def test_presets_are_data():
+    paper = TANConfig.preset("paper")
+    assert (paper.width, paper.joint_layers, paper.dual_layers) == (512, 6, 6)
+    assert TANConfig.preset("small") == TANConfig()
+    assert TANConfig.preset("paper", dropout=0.0).dropout == 0.0
+    with pytest.raises(AlignerError, match="unknown model preset"):
+        TANConfig.preset("huge")
+
+
+def test_several_visual_backbones_are_fused_with_laff():
+    spec = FeatureSpec(("a", "b"), (12, 7), "toy-text", 8)
+    torch.manual_seed(0)
+    model = build_model(TINY, spec).eval()
+    video, text, vpad, tpad = _inputs([10, 6], [2, 2], spec)
+    out = model(video, text, vpad, tpad)
+    assert out.joint_video.shape == (2, 10, 32)
+    assert type(model.video_in).__name__ == "LAFF"
+
+
+def test_checkpoint_round_trips_exactly(tmp_path):
+    torch.manual_seed(0)
+    model = build_model(TINY, SPEC).eval()
+    path = save_checkpoint(model, tmp_path / "ckpt" / "tan.pt", extra={"stage": 2})
+    loaded, payload = load_checkpoint(path, expect=SPEC)
+    assert payload["stage"] == 2 and loaded.cfg == TINY and loaded.spec == SPEC
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[key]), key
+    inputs = _inputs([9], [3])
+    assert torch.equal(model(*inputs).joint_video, loaded(*inputs).joint_video)
+    raw = torch.load(path, weights_only=True)
+    assert raw["features"] == {"visual": ["toy"], "visual_dims": [12], "text": "toy-text",
+                               "text_dim": 8}  # fmt: skip
+    assert raw["config"]["width"] == 32
+
+
+def test_loading_with_other_features_is_a_clear_error(tmp_path):
+    path = save_checkpoint(build_model(TINY, SPEC), tmp_path / "tan.pt")
+    other = FeatureSpec(("clip",), (512,), "toy-text", 8)
+    with pytest.raises(AlignerError, match=r"tan\.pt: trained on features visual=toy\(12\)"):
+        load_checkpoint(path, expect=other)
+
+
+def test_missing_or_corrupt_checkpoint_names_the_file(tmp_path):
+    with pytest.raises(AlignerError, match="missing.pt: checkpoint not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(AlignerError, match="bad.pt: not a TAN checkpoint"):
+        load_checkpoint(bad)

@@ -1,0 +1,200 @@
+"""Training: windows and padding, MIL-NCE, co-training pseudo-labels, curated labels, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from aligner.infer import predict_video, sentence_rows
+from aligner.model import FeatureSpec, TANConfig
+from aligner.train import (
+    Batch,
+    TrainConfig,
+    VideoItem,
+    best_windows,
+    collate,
+    epoch_batches,
+    make_window,
+    mil_nce,
+    pseudo_labels,
+    toy_items,
+    train_items,
+    two_way_prob,
+)
+
+SPEC = FeatureSpec(("toy",), (48,), "toy-text", 32)
+TINY = TANConfig(width=32, joint_layers=1, dual_layers=1, heads=2)
+
+
+def _item(t: int, spans: list[tuple[float, float]], label=None) -> VideoItem:
+    k = len(spans)
+    return VideoItem(
+        "v",
+        [np.zeros((t, 4), np.float32)],
+        np.ones((k, 3), np.float32),
+        np.array([a for a, _ in spans]),
+        np.array([b for _, b in spans]),
+        label_alignable=label,
+    )
+
+
+def test_window_targets_follow_the_asr_span_plus_margin():
+    item = _item(100, [(10.0, 12.5), (70.0, 72.0), (90.0, 95.0)])
+    w = make_window(item, 0, 64, TrainConfig(pos_margin_s=2), None)
+    assert len(w["text"]) == 1  # only the first sentence touches seconds 0-63
+    assert np.flatnonzero(w["target"][0]).tolist() == list(range(8, 15))  # [8, 14.5)
+    assert w["span"].tolist() == [2]
+    late = make_window(item, 40, 60, TrainConfig(pos_margin_s=0), None)
+    assert np.flatnonzero(late["target"][0]).tolist() == [30, 31]  # seconds 70, 71
+
+
+def test_curated_windows_replace_asr_targets():
+    item = _item(100, [(10.0, 12.0), (20.0, 22.0)], label=np.array([1.0, 0.0]))
+    item.label_start[0], item.label_end[0] = 40.0, 45.0
+    w = make_window(item, 0, 64, TrainConfig(pos_margin_s=5), None)
+    assert np.flatnonzero(w["target"][0]).tolist() == list(range(40, 45))
+    assert not w["target"][1].any()  # "not alignable": no positive second at all
+    assert w["human"].tolist() == [True, True] and w["align_label"].tolist() == [1.0, 0.0]
+
+
+def test_collate_pads_and_masks_different_lengths():
+    a = make_window(_item(30, [(1, 3), (5, 6)]), 0, 30, TrainConfig(), None)
+    b = make_window(_item(12, [(2, 4)]), 0, 12, TrainConfig(), None)
+    batch = collate([a, b])
+    assert batch.video[0].shape == (2, 30, 4) and batch.text.shape == (2, 2, 3)
+    assert batch.video_pad[1].tolist() == [False] * 12 + [True] * 18
+    assert batch.text_pad.tolist() == [[False, False], [False, True]]
+    assert not batch.target[1, :, 12:].any() and not batch.target[1, 1].any()
+
+
+def test_batches_never_hold_two_windows_of_one_video():
+    items, _ = toy_items(10, seed=3)
+    for batch in epoch_batches(items, TrainConfig(batch_videos=4), np.random.default_rng(0)):
+        assert batch.text.shape[0] <= 4
+    # every batch row is a different video: the features differ row to row
+    first = epoch_batches(items, TrainConfig(batch_videos=10), np.random.default_rng(0))[0]
+    rows = first.video[0][:, 0]
+    assert torch.cdist(rows, rows).fill_diagonal_(1).min() > 0
+
+
+def _batch_for(pos: torch.Tensor) -> Batch:
+    b, k, t = pos.shape
+    return Batch([torch.zeros(b, t, 1)], torch.zeros(b, k, 1),
+                 torch.zeros(b, t, dtype=torch.bool), torch.zeros(b, k, dtype=torch.bool),
+                 pos, torch.ones(b, k, dtype=torch.long), torch.zeros(b, k, dtype=torch.bool),
+                 torch.full((b, k), float("nan")), torch.zeros(b, t, dtype=torch.bool))  # fmt: skip
+
+
+def test_mil_nce_prefers_aligned_embeddings_and_uses_cross_video_negatives():
+    torch.manual_seed(0)
+    pos = torch.zeros(2, 3, 6, dtype=torch.bool)
+    for k in range(3):
+        pos[:, k, 2 * k : 2 * k + 2] = True
+    text = torch.nn.functional.normalize(torch.randn(2, 3, 16), dim=-1)
+    aligned = text.repeat_interleave(2, dim=1)  # second t shows sentence t // 2
+    shuffled = aligned[:, torch.randperm(6)]
+    batch = _batch_for(pos)
+    good = mil_nce(aligned, text, pos, batch, 0.07)
+    bad = mil_nce(shuffled, text, pos, batch, 0.07)
+    assert good < bad
+    # video 1 identical to video 0: its seconds are perfect matches for video 0's sentences,
+    # so the cross-video negatives must raise the loss
+    same = torch.cat([aligned[:1], aligned[:1]]), torch.cat([text[:1], text[:1]])
+    assert mil_nce(*same, pos, batch, 0.07) > good
+
+
+def test_best_windows_and_agreement_make_the_union_target():
+    t = 20
+    sim = torch.full((1, 2, t), -5.0)
+    sim[0, 0, 10:13] = 5.0  # sentence 0 clearly at 10-12
+    sim[0, 1, 2:5] = 5.0
+    batch = _batch_for(torch.zeros(1, 2, t, dtype=torch.bool))
+    batch.span[:] = 3
+    start, _ = best_windows(two_way_prob(sim, batch), batch.span, batch)
+    assert start[0].tolist() == [10, 2]
+    dual = sim.clone()
+    dual[0, 0] = -5.0
+    dual[0, 0, 11:14] = 5.0  # agrees with joint (IoU 0.5)
+    dual[0, 1] = -5.0
+    dual[0, 1, 15:18] = 5.0  # disagrees
+    batch.target[0, 1, 0:3] = True  # sentence 1's ASR target stays
+    labels = pseudo_labels(sim, dual, batch, TrainConfig())
+    assert labels.target[0, 0].nonzero().flatten().tolist() == [10, 11, 12, 13]
+    assert labels.target[0, 1].nonzero().flatten().tolist() == [0, 1, 2]
+
+
+def test_alignability_pseudo_labels_come_from_background_mass():
+    t = 20
+    sim = torch.full((1, 3, t), -5.0)
+    sim[0, 0, 0:4] = 5.0  # matches the talking head only
+    sim[0, 1, 10:14] = 5.0  # matches something shown
+    sim[0, 2, 10:14] = 5.0  # the same, but a curator said "not alignable"
+    batch = _batch_for(torch.zeros(1, 3, t, dtype=torch.bool))
+    batch.background[0, :6] = True
+    batch.human[0, 2], batch.align_label[0, 2] = True, 0.0
+    labels = pseudo_labels(sim, sim, batch, TrainConfig())
+    assert labels.align[0].tolist() == [0.0, 1.0, 0.0]
+    assert labels.selected[0, 2]  # curated sentences are always trained on
+
+
+def test_loss_decreases_on_a_tiny_set():
+    items, _ = toy_items(6, seed=0)
+    cfg = TrainConfig(stage1_epochs=6, stage2_epochs=1, batch_videos=3)
+    result = train_items(items, SPEC, config=TINY, train_config=cfg, progress=False)
+    stage1 = [h["loss"] for h in result.history if h["stage"] == 1]
+    assert stage1[-1] < 0.85 * stage1[0]
+    assert result.val_videos and not set(result.val_videos) & set(result.train_videos)
+
+
+def test_training_is_deterministic_with_a_seed():
+    items, _ = toy_items(5, seed=1)
+    cfg = TrainConfig(stage1_epochs=1, stage2_epochs=1, batch_videos=3)
+    a = train_items(items, SPEC, config=TINY, train_config=cfg, seed=7, progress=False)
+    b = train_items(items, SPEC, config=TINY, train_config=cfg, seed=7, progress=False)
+    for key, value in a.model.state_dict().items():
+        assert torch.equal(value, b.model.state_dict()[key]), key
+    c = train_items(items, SPEC, config=TINY, train_config=cfg, seed=8, progress=False)
+    assert not torch.equal(a.model.pos_embed, c.model.pos_embed)
+
+
+def _label(items, truth, chosen):
+    """Curators label the chosen (video, sentence) pairs with the ground truth."""
+    for v, k in chosen:
+        alignable, start, end, _ = truth[items[v].video_id][k]
+        items[v].label_alignable[k] = alignable
+        if alignable:
+            items[v].label_start[k], items[v].label_end[k] = start, end
+
+
+@pytest.mark.slow
+def test_curated_labels_move_those_sentences_toward_the_labels():
+    items, truth = toy_items(12, seed=5, far_share=0.6)
+    cfg = TrainConfig(stage1_epochs=6, stage2_epochs=2, val_fraction=0)
+    before = train_items(items, SPEC, config=TINY, train_config=cfg, progress=False).model
+    # label the alignable sentences said far from what they describe, and some chatter
+    far = [(v, k) for v, it in enumerate(items) for k, row in enumerate(truth[it.video_id])
+           if row[0] and abs(it.start[k] - row[1]) > 14][:8]  # fmt: skip
+    chatter = [(v, k) for v, it in enumerate(items) for k, row in enumerate(truth[it.video_id])
+               if not row[0]][:8]  # fmt: skip
+    assert len(far) == 8 and len(chatter) == 8
+    _label(items, truth, far + chatter)
+    after = train_items(items, SPEC, config=TINY, train_config=cfg, progress=False).model
+
+    def rows(model, v):
+        it = items[v]
+        return sentence_rows(predict_video(model, it.video, it.text, it.start, it.end))
+
+    def distance(model):
+        out = []
+        for v, k in far:
+            peak = rows(model, v)[k]["peak"]
+            _, start, end, _ = truth[items[v].video_id][k]
+            out.append(max(0.0, start - peak, peak - end))
+        return float(np.mean(out))
+
+    def chatter_score(model):
+        return float(np.mean([rows(model, v)[k]["alignability"] for v, k in chatter]))
+
+    assert distance(after) < 0.5 * distance(before)
+    assert chatter_score(after) < chatter_score(before) - 0.03
