@@ -78,43 +78,71 @@ def _add_features(sub) -> None:
     p = _dataset_command(sub, "features", "compute per-second video features and sentence vectors")
     p.add_argument("--visual", nargs="+", default=None, metavar="NAME",
                    help="visual backbones: builtin, precomputed:<name>, a HF model name or dir")  # fmt: skip
-    p.add_argument("--text", default=None, metavar="NAME", help="text encoder name or directory")
+    p.add_argument("--text", default=None, metavar="NAME",
+                   help="text encoder: minilm (default), a HF model name or dir")  # fmt: skip
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="processes decoding videos side by side (default: one per core for"
+                        " long work without a transformers model, else 1)")  # fmt: skip
     p.set_defaults(run=_run_features)
 
 
 def _run_features(args) -> int:
     from aligner.features import compute_features
 
-    print(compute_features(_workspace(args), visual=args.visual, text=args.text))
+    ws = _workspace(args)
+    print(compute_features(ws, visual=args.visual, text=args.text, workers=args.workers))
     return 0
 
 
 # -- train -------------------------------------------------------------------------------------
 def _add_train(sub) -> None:
     p = _dataset_command(sub, "train", "train TAN on the ASR timestamps and the human labels")
-    p.add_argument("--epochs", type=int, default=None, metavar="N")
-    p.add_argument("--out", default=None, metavar="CKPT", help="checkpoint path to write")
+    p.add_argument("--epochs", type=int, default=None, metavar="N",
+                   help="stage-1 epochs (stage 2 gets half as many; default 12 + 6)")  # fmt: skip
+    p.add_argument("--out", default=None, metavar="CKPT",
+                   help="checkpoint to write (default WORKSPACE/checkpoints/tan.pt)")  # fmt: skip
+    p.add_argument("--visual", nargs="+", default=None, metavar="NAME",
+                   help="visual feature backbones (default: builtin)")  # fmt: skip
+    p.add_argument("--text", default=None, metavar="NAME", help="text encoder (default: minilm)")
+    p.add_argument("--preset", default="small", metavar="NAME",
+                   help="model size: small (default), base, paper")  # fmt: skip
+    p.add_argument("--margin", type=float, default=None, metavar="S",
+                   help="positive window = ASR span +- S seconds (default 0)")  # fmt: skip
+    p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=_run_train)
 
 
 def _run_train(args) -> int:
-    from aligner.train import train_dataset
+    from dataclasses import replace
 
-    print(train_dataset(_workspace(args), epochs=args.epochs, out=args.out))
+    from aligner.model import TANConfig
+    from aligner.train import TrainConfig, train_dataset
+
+    tcfg = TrainConfig()
+    if args.margin is not None:
+        tcfg = replace(tcfg, pos_margin_s=args.margin)
+    summary = train_dataset(
+        _workspace(args), epochs=args.epochs, out=args.out, visual=args.visual, text=args.text,
+        seed=args.seed, config=TANConfig.preset(args.preset), train_config=tcfg,
+    )  # fmt: skip
+    print(summary)
     return 0
 
 
 # -- predict -----------------------------------------------------------------------------------
 def _add_predict(sub) -> None:
     p = _dataset_command(sub, "predict", "predict alignability and visual start/end per sentence")
-    p.add_argument("--checkpoint", default=None, metavar="CKPT")
+    p.add_argument("--checkpoint", default=None, metavar="CKPT",
+                   help="default WORKSPACE/checkpoints/tan.pt")  # fmt: skip
+    p.add_argument("--mode", choices=("window", "global"), default="window",
+                   help="64 s windows every 16 s (default) or one pass over each video")  # fmt: skip
     p.set_defaults(run=_run_predict)
 
 
 def _run_predict(args) -> int:
     from aligner.infer import predict_dataset
 
-    print(predict_dataset(_workspace(args), checkpoint=args.checkpoint))
+    print(predict_dataset(_workspace(args), checkpoint=args.checkpoint, mode=args.mode))
     return 0
 
 
@@ -123,16 +151,31 @@ def _add_auto_align(sub) -> None:
     p = _dataset_command(
         sub, "auto-align", "ingest + features + train (if no checkpoint) + predict"
     )
-    p.add_argument("--checkpoint", default=None, metavar="CKPT")
+    p.add_argument("--checkpoint", default=None, metavar="CKPT",
+                   help="use this TAN checkpoint (default: train one on the folder itself)")  # fmt: skip
     p.add_argument("--asr", action=argparse.BooleanOptionalAction, default=True,
                    help="transcribe videos without subtitles with Whisper (default: on)")  # fmt: skip
+    p.add_argument("--asr-model", default=None, metavar="NAME_OR_PATH",
+                   help="faster-whisper model name or folder, or an openai-whisper .pt"
+                        " (default: the bundled tiny.en)")  # fmt: skip
+    p.add_argument("--write-subtitles", action="store_true",
+                   help="also write Whisper transcripts as DATASET/subtitles/<id>.vtt")  # fmt: skip
+    p.add_argument("--visual", nargs="+", default=None, metavar="NAME",
+                   help="visual backbones (default: builtin)")  # fmt: skip
+    p.add_argument("--text", default=None, metavar="NAME", help="text encoder (default: minilm)")
+    p.add_argument("--epochs", type=int, default=None, metavar="N", help="training epochs")
     p.set_defaults(run=_run_auto_align)
 
 
 def _run_auto_align(args) -> int:
     from aligner.pipeline import auto_align
 
-    print(auto_align(_workspace(args), checkpoint=args.checkpoint, asr=args.asr))
+    summary = auto_align(
+        _workspace(args), checkpoint=args.checkpoint, asr=args.asr, asr_model=args.asr_model,
+        write_subtitles=args.write_subtitles, visual=args.visual, text=args.text,
+        epochs=args.epochs,
+    )  # fmt: skip
+    print(summary)
     return 0
 
 
@@ -142,6 +185,8 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--ground-truth", default=None, metavar="FILE",
                    help="HTM-Align JSON, or 'labels' for the curators' labels"
                         " (default DATASET/annotations/htm_align.json)")  # fmt: skip
+    p.add_argument("--run", dest="run_id", default=None, metavar="RUN_ID",
+                   help="predictions to score (default: the latest tan run)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=_run_evaluate)
 
@@ -149,7 +194,7 @@ def _add_evaluate(sub) -> None:
 def _run_evaluate(args) -> int:
     from aligner.evaluate import evaluate_dataset, format_report
 
-    report = evaluate_dataset(_workspace(args), ground_truth=args.ground_truth)
+    report = evaluate_dataset(_workspace(args), ground_truth=args.ground_truth, run_id=args.run_id)
     if args.json:
         import json
 
@@ -166,14 +211,30 @@ EXPORT_FORMATS = ("howto100m", "jsonl", "parquet", "csv", "htm-align", "vtt", "s
 def _add_export(sub) -> None:
     p = _dataset_command(sub, "export", "write the cleaned dataset")
     p.add_argument("--format", required=True, choices=EXPORT_FORMATS)
-    p.add_argument("--out", required=True, metavar="PATH")
+    p.add_argument("--out", required=True, metavar="PATH",
+                   help="output file (a folder for vtt / srt: one file per video)")  # fmt: skip
+    p.add_argument("--run-id", default=None, metavar="RUN_ID",
+                   help="predictions of this run (default: the latest tan run)")  # fmt: skip
+    p.add_argument("--min-alignability", type=float, default=None, metavar="P",
+                   help="only sentences whose alignability (model or human 1/0) is >= P")  # fmt: skip
+    p.add_argument("--reviewed-only", action="store_true",
+                   help="only sentences a curator decided on")  # fmt: skip
+    p.add_argument("--accepted-only", action="store_true",
+                   help="only sentences a curator accepted or corrected")  # fmt: skip
+    p.add_argument("--exclude-not-alignable", action="store_true",
+                   help="drop sentences whose final answer is 'not alignable'")  # fmt: skip
     p.set_defaults(run=_run_export)
 
 
 def _run_export(args) -> int:
     from aligner.export import export_dataset
 
-    print(export_dataset(_workspace(args), fmt=args.format, out=args.out))
+    summary = export_dataset(
+        _workspace(args), fmt=args.format, out=args.out, run_id=args.run_id,
+        min_alignability=args.min_alignability, reviewed_only=args.reviewed_only,
+        accepted_only=args.accepted_only, exclude_not_alignable=args.exclude_not_alignable,
+    )  # fmt: skip
+    print(summary)
     return 0
 
 

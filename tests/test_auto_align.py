@@ -1,0 +1,238 @@
+"""`aligner auto-align` end to end on the committed sample: Whisper for the video without
+subtitles, training on the folder itself, predictions stored; re-runs recompute nothing; a
+process killed mid-run resumes to the same rows."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from aligner.cli import main
+from aligner.errors import AlignerError
+from aligner.pipeline import STAGES, auto_align, write_asr_subtitles
+from aligner.store import Store
+from aligner.workspace import open_workspace
+
+REPO = Path(__file__).resolve().parents[1]
+ASR_TOLERANCE_S = 1.0  # Whisper sentence starts vs the planned narration starts
+KILL_WAIT_S = 240  # give up waiting for a stage marker after this long
+EPOCHS = 2  # short training: these tests check the pipeline, not the model's quality
+FLOAT_TOLERANCE = 1e-6  # predictions of the resumed run vs the uninterrupted one
+
+
+@pytest.fixture(scope="module")
+def aligned(tmp_path_factory):
+    """One uninterrupted auto-align of a private copy of the sample (shared by the tests)."""
+    sample = REPO / "sample_data" / "htm_sample"
+    if not sample.is_dir():
+        pytest.skip(f"committed sample missing at {sample}")
+    dataset = tmp_path_factory.mktemp("aligned") / "htm_sample"
+    shutil.copytree(sample, dataset, ignore=shutil.ignore_patterns(".aligner"))
+    ws = open_workspace(dataset)
+    return ws, auto_align(ws, epochs=EPOCHS, progress=False)
+
+
+def _final_rows(ws) -> tuple[list[tuple], dict[tuple, tuple]]:
+    """(sentences, latest tan predictions) keyed by video and position, not by internal ids."""
+    with Store(ws.db_path, read_only=True) as store:
+        sentences = [(s.video_id, s.idx, s.start, s.end, s.text) for s in store.sentences()]
+        run = store.latest_run("tan")
+        preds = {
+            (p["video_id"], p["idx"]): (p["alignability"], p["start"], p["end"], p["peak"])
+            for p in store.predictions(run["run_id"])
+        }
+    return sentences, preds
+
+
+def _copy(ws, target: Path):
+    """A copy of an aligned dataset, workspace included (so tests can change it freely)."""
+    shutil.copytree(ws.dataset, target)
+    return open_workspace(target)
+
+
+@pytest.mark.slow
+def test_end_to_end_on_the_sample(aligned):
+    from aligner.synthetic import plan_dataset
+
+    ws, summary = aligned
+    with Store(ws.db_path, read_only=True) as store:
+        videos = {v["video_id"]: v for v in store.videos(status=None)}
+        assert all(v["status"] == "ok" for v in videos.values()) and len(videos) == 8
+        transcribed = [v for v in videos.values() if v["subtitle_source"] == "asr"]
+        assert len(transcribed) == 1  # the sample's one video without subtitles
+        heard = store.sentences(transcribed[0]["video_id"])
+        run = store.run(summary.run_id)
+        n_sentences = store.sentence_count()
+        predicted = store.predictions(summary.predict_run_id)
+    # the narration as planned by the generator of the sample (seed 0, 8 videos)
+    plan = next(p for p in plan_dataset(n_videos=8, seed=0) if p.subtitle_format == "none")
+    assert plan.video_id == transcribed[0]["video_id"]
+    assert len(heard) == len(plan.sentences)
+    for said, got in zip(plan.sentences, heard, strict=True):
+        assert abs(got.start - said.start) <= ASR_TOLERANCE_S, (said, got)
+        assert abs(got.end - said.end) <= ASR_TOLERANCE_S + 0.5, (said, got)
+        shared = set(_words(said.text)) & set(_words(got.text))
+        assert len(shared) >= len(_words(said.text)) / 2, (said.text, got.text)
+    # every sentence has a prediction inside its video
+    assert len(predicted) == n_sentences == summary.sentences > 40
+    assert all(
+        0 <= p["start"] < p["end"] <= videos[p["video_id"]]["duration"] + 1 for p in predicted
+    )
+    assert all(0.0 <= p["alignability"] <= 1.0 for p in predicted)
+    # one auto-align row with the parameters, the model and a time per stage
+    assert (run["kind"], run["status"], run["model"]) == ("auto-align", "done", "tan")
+    assert set(json.loads(run["timings"])) == {*STAGES, "total"}
+    assert json.loads(run["params"])["asr_model"].startswith("faster-whisper:tiny.en")
+    assert json.loads(run["metrics"])["predict_run_id"] == summary.predict_run_id
+    assert summary.checkpoint_origin == "trained" and Path(summary.checkpoint).is_file()
+    assert summary.videos == 8 and summary.realtime > 1
+    assert "x realtime" in str(summary) and "predicted alignable" in str(summary)
+
+
+def _words(text: str) -> list[str]:
+    return [w.strip(".,!?").lower() for w in text.split()]
+
+
+@pytest.mark.slow
+def test_rerun_on_unchanged_folder_recomputes_nothing(aligned, tmp_path):
+    ws = _copy(aligned[0], tmp_path / "again")
+    before = _final_rows(ws)
+    with Store(ws.db_path, read_only=True) as store:
+        runs_before = store.counts()["runs"]
+    again = auto_align(ws, epochs=EPOCHS, progress=False)
+    assert again.checkpoint_origin == "reused" and not again.predicted
+    assert again.predict_run_id == aligned[1].predict_run_id
+    assert _final_rows(ws) == before
+    with Store(ws.db_path, read_only=True) as store:
+        assert store.counts()["runs"] == runs_before + 1  # only the new auto-align row
+
+
+@pytest.mark.slow
+def test_human_labels_trigger_retraining(aligned, tmp_path, monkeypatch):
+    """A new label changes the training inputs: a new checkpoint is trained, then predicted with.
+    (Training itself is stubbed: tests/test_train.py covers it; here the decision is tested.)"""
+    import aligner.train
+
+    ws = _copy(aligned[0], tmp_path / "labelled")
+    old = Path(ws.root / "checkpoints" / Path(aligned[1].checkpoint).name)
+    calls = []
+
+    def fake_train(ws_, *, out, **kwargs):
+        calls.append(kwargs)
+        # a different but valid checkpoint: the stage-1 model of the earlier training
+        shutil.copy(old.with_name(old.stem + ".stage1.pt"), out)
+        return "trained (stub)"
+
+    monkeypatch.setattr(aligner.train, "train_dataset", fake_train)
+    same = auto_align(ws, epochs=EPOCHS, progress=False)
+    assert not calls and same.checkpoint_origin == "reused"
+    with Store(ws.db_path) as store:
+        first = store.sentences()[0]
+        store.record_decision(first.sentence_id, action="correct", curator="ann", start=1, end=3)
+    again = auto_align(ws, epochs=EPOCHS, progress=False)
+    assert len(calls) == 1 and calls[0]["epochs"] == EPOCHS
+    assert again.checkpoint_origin == "trained" and Path(again.checkpoint).name != old.name
+    assert again.predicted and again.predict_run_id != aligned[1].predict_run_id
+    with Store(ws.db_path, read_only=True) as store:
+        assert store.latest_run("tan")["run_id"] == again.predict_run_id
+
+
+@pytest.mark.slow
+def test_stale_running_rows_are_abandoned(aligned, tmp_path):
+    """A predict run left 'running' by a killed process: marked failed, partial rows dropped."""
+    ws = _copy(aligned[0], tmp_path / "stale")
+    with Store(ws.db_path) as store:
+        stale = store.start_run("predict", model="tan")
+        sentence = store.sentences()[0]
+        row = {
+            "sentence_id": sentence.sentence_id,
+            "alignability": 0.5,
+            "start": 0,
+            "end": 1,
+            "peak": 0,
+        }
+        store.save_predictions(stale, [row])
+    auto_align(ws, epochs=EPOCHS, progress=False)
+    with Store(ws.db_path, read_only=True) as store:
+        assert store.run(stale)["status"] == "failed"
+        assert store.predictions(stale) == []
+        assert not [r for r in store.runs() if r["status"] == "running"]
+
+
+@pytest.mark.slow
+def test_write_subtitles_writes_the_transcript_once(aligned, tmp_path):
+    from aligner.subtitles import read_subtitles
+
+    ws = _copy(aligned[0], tmp_path / "subs")
+    with Store(ws.db_path, read_only=True) as store:
+        video_id = next(v["video_id"] for v in store.videos() if v["subtitle_source"] == "asr")
+        stored = [(s.start, s.end, s.text) for s in store.sentences(video_id)]
+    assert "wrote 1 " in write_asr_subtitles(ws)
+    written = ws.dataset / "subtitles" / f"{video_id}.vtt"
+    assert [(c.start, c.end, c.text) for c in read_subtitles(written)] == stored
+    assert "wrote 0 " in write_asr_subtitles(ws)  # never overwrites a subtitle file
+
+
+# -- killed and resumed ---------------------------------------------------------------------------
+def _start(dataset: Path) -> subprocess.Popen:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "aligner", "auto-align", str(dataset), "--epochs", str(EPOCHS)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _kill_when(proc: subprocess.Popen, ready) -> None:
+    """SIGKILL `proc` (no cleanup at all) as soon as `ready()` holds."""
+    deadline = time.monotonic() + KILL_WAIT_S
+    while not ready():
+        assert proc.poll() is None, f"finished before the kill point: {proc.communicate()}"
+        assert time.monotonic() < deadline, "kill point never reached"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+@pytest.mark.slow
+def test_killed_mid_run_resumes_to_the_same_rows(aligned, tmp_path):
+    dataset = tmp_path / "killed"
+    shutil.copytree(aligned[0].dataset, dataset, ignore=shutil.ignore_patterns(".aligner"))
+    workspace = dataset / ".aligner"
+    # 1st run: killed once the features stage has written its first cache file
+    _kill_when(_start(dataset), lambda: any(p.is_file() for p in workspace.glob("features/**/*")))
+    # 2nd run: everything before training is stored; killed during training
+    _kill_when(_start(dataset), lambda: (workspace / "checkpoints").is_dir())
+    assert not list((workspace / "checkpoints").glob("auto-*.pt"))  # really killed mid-training
+    # 3rd run completes
+    out, err = _start(dataset).communicate(timeout=KILL_WAIT_S)
+    assert "auto-align: 8 videos" in out, err
+    ws = open_workspace(dataset)
+    sentences, predictions = _final_rows(ws)
+    ref_sentences, ref_predictions = _final_rows(aligned[0])
+    assert sentences == ref_sentences
+    assert predictions.keys() == ref_predictions.keys()
+    for key, values in predictions.items():
+        assert values == pytest.approx(ref_predictions[key], abs=FLOAT_TOLERANCE), key
+    with Store(ws.db_path, read_only=True) as store:
+        runs = store.runs()
+        n_stored = store.counts()["sentences"]
+    assert [r["status"] for r in runs if r["kind"] == "auto-align"] == ["failed", "failed", "done"]
+    assert not any(r["status"] == "running" for r in runs)
+    assert n_stored == len(sentences) == len({(s[0], s[1]) for s in sentences})  # no duplicates
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    assert main(["auto-align", str(tmp_path / "missing")]) == 1
+    assert "dataset folder does not exist" in capsys.readouterr().err
+    assert main(["auto-align", str(tmp_path), "--checkpoint", str(tmp_path / "no.pt")]) == 1
+    assert "no.pt: checkpoint not found" in capsys.readouterr().err
+    with pytest.raises(AlignerError, match="checkpoint not found"):
+        auto_align(open_workspace(tmp_path), checkpoint=tmp_path / "no.pt")
