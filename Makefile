@@ -10,6 +10,7 @@ setup:
 demo: setup
 	$(VENV)/aligner auto-align $(SAMPLE)
 	$(VENV)/aligner evaluate $(SAMPLE)
+	$(VENV)/aligner export $(SAMPLE) --format jsonl --out cleaned.jsonl
 	@echo "Review it: $(VENV)/aligner review $(SAMPLE)   (then open http://localhost:8501)"
 
 test: setup lint
