@@ -105,7 +105,7 @@ def test_bad_ground_truth_names_the_file(tmp_path):
 @pytest.fixture(scope="module")
 def toy_workspace(tmp_path_factory):
     """A store with 12 toy videos, their sentences and ground truth; features served from memory."""
-    from aligner.train import toy_items
+    from tests.toy_data import toy_items
 
     items, truth = toy_items(12, seed=11)
     root = tmp_path_factory.mktemp("toyds")

@@ -6,22 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from aligner.batching import Batch, VideoItem, collate, epoch_batches, make_window
+from aligner.cotraining import best_windows, pseudo_labels, two_way_prob
 from aligner.infer import predict_video, sentence_rows
+from aligner.losses import mil_nce
 from aligner.model import FeatureSpec, TANConfig
-from aligner.train import (
-    Batch,
-    TrainConfig,
-    VideoItem,
-    best_windows,
-    collate,
-    epoch_batches,
-    make_window,
-    mil_nce,
-    pseudo_labels,
-    toy_items,
-    train_items,
-    two_way_prob,
-)
+from aligner.train import TrainConfig, train_items
+from tests.toy_data import toy_items
 
 SPEC = FeatureSpec(("toy",), (48,), "toy-text", 32)
 TINY = TANConfig(width=32, joint_layers=1, dual_layers=1, heads=2)

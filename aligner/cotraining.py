@@ -1,0 +1,96 @@
+"""Co-training pseudo-labels: target windows, confidence and alignability from a teacher; EMA."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+
+from aligner.batching import Batch
+from aligner.losses import NEG
+from aligner.model import TAN
+
+if TYPE_CHECKING:
+    from aligner.train import TrainConfig
+
+PEAK_BOX_S = 10  # seconds: a sentence is confident when its probability gathers in such a box
+BACKGROUND_LOW, BACKGROUND_HIGH = 0.3, 0.7  # background mass -> alignability pseudo-label 1 / 0
+
+
+@dataclass
+class PseudoLabels:
+    target: torch.Tensor  # (B, K, T) bool: union of the agreeing windows, else the ASR target
+    selected: torch.Tensor  # (B, K) bool: the confident share (+ every curated sentence)
+    align: torch.Tensor  # (B, K) float: 1 / 0 where the branches agree, nan elsewhere
+
+
+def two_way_prob(sim: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """TAN's exclusion principle on `(B, K, T)` logits: softmax over the sentences of each
+    second (a second shows one thing), then over time (a sentence has one place)."""
+    sim = sim.masked_fill(batch.video_pad[:, None, :], NEG)
+    sim = sim.masked_fill(batch.text_pad[:, :, None], NEG)
+    return sim.softmax(1).div(0.07).masked_fill(batch.video_pad[:, None, :], NEG).softmax(2)
+
+
+def best_windows(prob: torch.Tensor, span: torch.Tensor, batch: Batch):
+    """Slide a box of `span` seconds `(B, K)` over `prob` `(B, K, T)`; returns the best box's
+    start `(B, K)` and the probability mass inside it `(B, K)` (boxes stay inside the video)."""
+    b, k, t = prob.shape
+    span = span.clamp(min=1, max=t)
+    csum = F.pad(prob.cumsum(2), (1, 0))  # (B, K, T + 1)
+    starts = torch.arange(t).expand(b, k, t)
+    ends = (starts + span[..., None]).clamp(max=t)
+    mass = csum.gather(2, ends) - csum.gather(2, starts)  # (B, K, T)
+    length = (~batch.video_pad).sum(1)  # (B,)
+    fits = starts + span[..., None] <= length[:, None, None].clamp(min=span[..., None])
+    mass = mass.masked_fill(~fits, -1.0)
+    return mass.argmax(2), mass.amax(2)
+
+
+def pseudo_labels(
+    joint_sim: torch.Tensor, dual_sim: torch.Tensor, batch: Batch, cfg: TrainConfig
+) -> PseudoLabels:
+    """Co-training targets from a teacher's `(B, K, T)` joint and dual similarities.
+
+    Windows: each branch's best box of the ASR span's length; IoU >= `agree_iou` -> union.
+    Confidence (which sentences the MIL-NCE keeps): the probability mass of each branch's best
+    `PEAK_BOX_S` box, joint + dual. Alignability: a sentence whose probability over time
+    (fused branches) lies mostly on background seconds (the recurring talking head) names
+    nothing shown: 0 above `BACKGROUND_HIGH`, 1 below `BACKGROUND_LOW`, unknown between;
+    curators' labels override."""
+    span, real = batch.span, ~batch.text_pad
+    prob_j, prob_d = two_way_prob(joint_sim, batch), two_way_prob(dual_sim, batch)
+    start_j, _ = best_windows(prob_j, span, batch)
+    start_d, _ = best_windows(prob_d, span, batch)
+    overlap = (span - (start_j - start_d).abs()).clamp(min=0)
+    agree = (overlap / (2 * span - overlap) >= cfg.agree_iou) & real
+    secs = torch.arange(joint_sim.shape[2])[None, None]
+    lo, hi = torch.minimum(start_j, start_d)[..., None], torch.maximum(start_j, start_d)[..., None]
+    union = (secs >= lo) & (secs < hi + span[..., None])
+    target = torch.where(agree[..., None] & ~batch.human[..., None], union, batch.target)
+    box = torch.full_like(span, PEAK_BOX_S)
+    mass = best_windows(prob_j, box, batch)[1] + best_windows(prob_d, box, batch)[1]
+    confident = _top_share(mass, batch.text_pad, cfg.confident_fraction)
+    fused = ((joint_sim + dual_sim) / 2).masked_fill(batch.video_pad[:, None, :], NEG)
+    on_background = (fused.softmax(2) * batch.background[:, None, :]).sum(2)  # (B, K)
+    align = torch.full(span.shape, float("nan"))
+    align[(on_background < BACKGROUND_LOW) & real] = 1.0
+    align[(on_background > BACKGROUND_HIGH) & real] = 0.0
+    align = torch.where(batch.human, batch.align_label, align)
+    return PseudoLabels(target, (confident | batch.human) & real, align)
+
+
+def _top_share(score: torch.Tensor, pad: torch.Tensor, share: float) -> torch.Tensor:
+    real = score[~pad]
+    if real.numel() == 0:
+        return torch.zeros_like(pad)
+    cut = torch.quantile(real, 1.0 - share)
+    return (score >= cut) & ~pad
+
+
+@torch.no_grad()
+def ema_update(teacher: TAN, student: TAN, momentum: float) -> None:
+    for t, s in zip(teacher.parameters(), student.parameters(), strict=True):
+        t.mul_(momentum).add_(s.detach(), alpha=1 - momentum)
