@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from aligner.errors import AlignerError, InputError
+from aligner.frames import probe
 from aligner.subtitles import SUBTITLE_EXTENSIONS
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov")
@@ -122,43 +123,41 @@ def load_caption_json(dataset: str | Path, *, warn: Warn) -> dict[str, Any]:
 def probe_video(path: str | Path) -> VideoInfo:
     """Duration, fps and frame size of a video; `InputError` when it is not a readable video.
 
-    Besides reading the header, one frame near the end is decoded, so a truncated file whose
-    header still claims the full length is caught here rather than during feature extraction.
+    Besides reading the header (`frames.probe`), one frame near the end is decoded, so a
+    truncated file whose header still claims the full length is caught here rather than during
+    feature extraction.
     """
-    import av
-
     path = Path(path)
     size = path.stat().st_size
     if size == 0:
         raise InputError(path, "empty file (0 bytes), not a video")
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise InputError(path, "no video stream in the file")
-            stream = container.streams.video[0]
-            duration = _duration(container, stream)
-            if duration <= 0:
-                raise InputError(path, "video has no duration (no frames?)")
-            _check_tail(container, stream, duration, path)
-            fps = float(stream.average_rate or stream.guessed_rate or 0.0)
-            width, height = stream.codec_context.width, stream.codec_context.height
-    except av.FFmpegError as err:
-        raise InputError(path, f"not a readable video ({_reason(err)})") from None
-    return VideoInfo(duration, fps, int(width), int(height), size)
+    info = probe(path)
+    if info.duration <= 0:
+        raise InputError(path, "video has no duration (no frames?)")
+    _check_tail(path, info.duration)
+    return VideoInfo(info.duration, info.fps or 0.0, info.width, info.height, size)
 
 
-def _duration(container, stream) -> float:
-    if stream.duration is not None and stream.time_base is not None:
-        return float(stream.duration * stream.time_base)
-    if container.duration is not None:
-        return container.duration / 1_000_000  # av.time_base: microseconds
-    return 0.0
-
-
-def _check_tail(container, stream, duration: float, path: Path) -> None:
+def _check_tail(path: Path, duration: float) -> None:
     """Demux from the last keyframe before the end: the packets must reach the end, and one
     frame must decode (a truncated file ends early; garbage fails to decode)."""
-    container.seek(int(max(0.0, duration - TAIL_SEEK_S) / stream.time_base), stream=stream)
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            container.seek(int(max(0.0, duration - TAIL_SEEK_S) / stream.time_base), stream=stream)
+            reached, decoded = _read_tail(container, stream)
+    except av.FFmpegError as err:
+        raise InputError(path, f"not a readable video ({_reason(err)})") from None
+    if reached < duration - TAIL_TOLERANCE_S or not decoded:
+        raise InputError(
+            path, f"truncated: data stops at {reached:.1f} s of the {duration:.1f} s it declares"
+        )
+
+
+def _read_tail(container, stream) -> tuple[float, bool]:
+    """(seconds the packets reach, whether a frame decoded) from the current position on."""
     reached, decoded = 0.0, False
     for packet in container.demux(stream):
         if packet.size == 0 or packet.pts is None:
@@ -168,10 +167,7 @@ def _check_tail(container, stream, duration: float, path: Path) -> None:
             decoded = bool(stream.codec_context.decode(packet))
     if not decoded:
         decoded = bool(stream.codec_context.decode(None))  # frames held back by the decoder
-    if reached < duration - TAIL_TOLERANCE_S or not decoded:
-        raise InputError(
-            path, f"truncated: data stops at {reached:.1f} s of the {duration:.1f} s it declares"
-        )
+    return reached, decoded
 
 
 def _video_files(videos_dir: Path) -> list[Path]:

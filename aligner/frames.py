@@ -72,7 +72,7 @@ def probe(path: str | Path) -> VideoInfo:
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
-                raise InputError(path, "no video stream")
+                raise InputError(path, "no video stream in the file")
             stream = container.streams.video[0]
             duration = _duration(container, stream)
             rotation = _first_frame_rotation(container, stream)
@@ -80,7 +80,7 @@ def probe(path: str | Path) -> VideoInfo:
             rate = stream.average_rate or stream.guessed_rate
             codec = stream.codec_context.name
     except av.FFmpegError as err:
-        raise InputError(path, f"cannot open video ({err.strerror or err})") from err
+        raise InputError(path, f"not a readable video ({err.strerror or err})") from None
     if rotation in (90, 270):
         width, height = height, width
     return VideoInfo(duration, width, height, rotation, float(rate) if rate else None, codec)

@@ -21,17 +21,6 @@ HOLDER = "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('ready', fl
 GOOD_VTT = "WEBVTT\n\n00:00:00.500 --> 00:00:02.000\nCut the onion.\n\n00:00:02.500 --> 00:00:04.000\nFry it.\n"
 
 
-@pytest.fixture(scope="module")
-def mp4(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("media") / "clip.mp4"
-    subprocess.run(
-        ["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10",
-         "-t", "5", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)],
-        check=True,
-    )  # fmt: skip
-    return path
-
-
 def put(ds: Path, rel: str, content: str | bytes) -> Path:
     path = ds / rel
     path.parent.mkdir(parents=True, exist_ok=True)

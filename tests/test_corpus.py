@@ -4,32 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from aligner.corpus import annotations_path, discover, probe_video
 from aligner.errors import AlignerError, InputError
-
-
-def ffmpeg_video(
-    path: Path, seconds: float = 5, size: str = "160x120", codec: str = "libx264", *extra: str
-):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    extra = (*(["-pix_fmt", "yuv420p"] if codec == "libx264" else ["-b:v", "100k"]), *extra)
-    subprocess.run(
-        ["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi",
-         "-i", f"testsrc=size={size}:rate=10", "-t", str(seconds), "-c:v", codec, *extra, str(path)],
-        check=True,
-    )  # fmt: skip
-    return path
-
-
-@pytest.fixture(scope="module")
-def mp4(tmp_path_factory) -> Path:
-    return ffmpeg_video(tmp_path_factory.mktemp("media") / "clip.mp4")
+from tests.media import ffmpeg_video
 
 
 def test_probe_reads_duration_fps_and_size(mp4):

@@ -24,17 +24,6 @@ VTT = "WEBVTT\n\n00:00:00.500 --> 00:00:02.000\nCut the onion.\n\n00:00:02.500 -
 SRT = "1\n00:00:01,000 --> 00:00:02,000\nfirst we mix\n\n2\n00:00:02,000 --> 00:00:03,500\nthe flour.\n"
 
 
-@pytest.fixture(scope="module")
-def mp4(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("media") / "clip.mp4"
-    subprocess.run(
-        ["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10",
-         "-t", "5", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)],
-        check=True,
-    )  # fmt: skip
-    return path
-
-
 @pytest.fixture
 def dataset(tmp_path, mp4) -> Path:
     """a (VTT), b (SRT, nested), c (caption.json), d (no subtitles)."""
