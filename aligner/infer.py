@@ -324,21 +324,23 @@ def predict_run(
     params = {"mode": mode, "stage": payload.get("stage"), "features": payload["features"]}
     run_id = store.start_run("predict", model=model_name, params=params)
     videos = [v["video_id"] for v in store.videos(status="ok")]
-    n_sentences, done, failed = 0, 0, []
+    n_sentences, done, failed, fusion = 0, 0, [], {}
     for video_id in tqdm(videos, desc=f"predict {model_name}", unit="video", disable=not progress):
         try:
-            n_sentences += _predict_one(ws, store, model, run_id, video_id, mode)
+            n_sentences += _predict_one(ws, store, model, run_id, video_id, mode, fusion)
             done += 1
         except AlignerError as err:
             failed.append(f"{video_id}: {err}")
     seconds = time.perf_counter() - started
     status = "done" if done or not videos else "failed"
+    metrics = {"failed": len(failed), **({"laff_weights_per_video": fusion} if fusion else {})}
     store.finish_run(run_id, status=status, checkpoint=str(checkpoint),
-                     timings={"predict_s": seconds}, metrics={"failed": len(failed)})  # fmt: skip
+                     timings={"predict_s": seconds}, metrics=metrics)  # fmt: skip
     return PredictSummary(run_id, done, n_sentences, seconds, failed=failed)
 
 
-def _predict_one(ws, store, model, run_id: str, video_id: str, mode: str) -> int:
+def _predict_one(ws, store, model, run_id: str, video_id: str, mode: str, fusion: dict) -> int:
+    """Predict one video into the run; LAFF weights (mean per backbone) go into `fusion`."""
     from aligner import features
 
     sentences = store.sentences(video_id)
@@ -351,12 +353,24 @@ def _predict_one(ws, store, model, run_id: str, video_id: str, mode: str) -> int
     start = np.array([s.start for s in sentences])
     end = np.array([s.end for s in sentences])
     pred = predict_video(model, video, text, start, end, mode=mode)
+    if len(video) > 1:
+        fusion[video_id] = laff_weights(model, video)
     save_similarity(ws, run_id, video_id, pred.sim)
     rows = [
         {"sentence_id": s.sentence_id, **row}
         for s, row in zip(sentences, sentence_rows(pred), strict=True)
     ]
     return store.save_predictions(run_id, rows)
+
+
+def laff_weights(model, video: Sequence[np.ndarray]) -> dict[str, float]:
+    """Mean LAFF attention weight of each visual backbone over a video's seconds (sums to 1)."""
+    import torch
+
+    with torch.no_grad():
+        weights = model.video_in.weights([torch.from_numpy(v).float() for v in video])  # (T, n)
+    means = weights.mean(dim=0).tolist()
+    return {name: round(w, 4) for name, w in zip(model.spec.visual, means, strict=True)}
 
 
 def _check_dims(video_id: str, got: list[int], expected: Sequence[int]) -> None:

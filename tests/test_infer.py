@@ -120,3 +120,19 @@ def test_background_seconds_are_the_recurring_look():
     background = background_seconds([video.astype(np.float32)])
     assert background[:30].all() and not background[30:].any()
     assert background_seconds([np.zeros((0, 8), np.float32)]).shape == (0,)
+
+
+def test_laff_weights_name_each_backbone_and_sum_to_one():
+    from aligner.infer import laff_weights
+
+    spec = FeatureSpec(("builtin", "clip"), (12, 6), "toy-text", 8)
+    model = build_model(TANConfig(width=16, joint_layers=1, dual_layers=1, heads=2), spec).eval()
+    rng = np.random.default_rng(0)
+    video = [
+        rng.normal(size=(30, 12)).astype("float32"),
+        rng.normal(size=(30, 6)).astype("float32"),
+    ]
+    weights = laff_weights(model, video)
+    assert list(weights) == ["builtin", "clip"]
+    assert sum(weights.values()) == pytest.approx(1.0, abs=1e-3)
+    assert all(0.0 < w < 1.0 for w in weights.values())

@@ -118,16 +118,20 @@ def show_alignment(run: dict | None, video: dict, rows: list[dict], idx: int) ->
         size=(alignment_picture.FULL_WIDTH_PX, alignment_picture.FULL_HEIGHT_PX), current=idx,
     )  # fmt: skip
     st.image(full, caption=f"whole video: {len(rows)} sentences × {duration:.0f} s")
-    _laff_weights(run)
+    _laff_weights(run, video["video_id"])
 
 
-def _laff_weights(run: dict | None) -> None:
-    """Per-feature LAFF weights when the run reports them (`metrics` or `params` key with "laff"
-    or "fusion_weights": {feature: weight or [weight per second]}); else the fused features."""
+def _laff_weights(run: dict | None, video_id: str) -> None:
+    """Per-feature LAFF weights when the run reports them: this video's from the metrics key
+    `laff_weights_per_video` ({video_id: {feature: weight}}, written by `aligner.infer`), else a
+    `metrics` or `params` key with "laff" or "fusion_weights": {feature: weight or [weights]}."""
     if run is None:
         return
     blobs = {f: run.get(f) for f in ("metrics", "params")}
     values = {f: json.loads(b) if isinstance(b, str) else (b or {}) for f, b in blobs.items()}
+    per_video = values["metrics"].get("laff_weights_per_video") or {}
+    if video_id in per_video:
+        values["metrics"] = {"laff_weights": per_video[video_id]}
     for field in ("metrics", "params"):
         items = values[field].items()
         weights = next((v for k, v in items if "laff" in k or "fusion_weights" in k), None)
