@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from aligner.errors import AlignerError, InputError
+from aligner.errors import AlignerError, InputError, first_line
 from aligner.subtitles import Cue, Word
 
 SAMPLE_RATE = 16_000  # Hz; what every Whisper model expects
@@ -117,7 +117,7 @@ def _load_faster(ref: str):
     try:
         return WhisperModel(ref, device=device, compute_type=COMPUTE_TYPE)
     except Exception as err:  # missing folder, no network for a name, corrupt model.bin ...
-        raise AlignerError(f"{ref}: cannot load the Whisper model ({_first_line(err)})") from None
+        raise AlignerError(f"{ref}: cannot load the Whisper model ({first_line(err)})") from None
 
 
 def _cuda_available() -> bool:
@@ -159,8 +159,3 @@ def _load_openai(ref: str):
 def _cue(start: float, end: float, text: str, words: Iterable[tuple[float, str]]) -> Cue:
     kept = tuple(Word(round(float(t), 3), w.strip()) for t, w in words if w.strip())
     return Cue(round(float(start), 3), round(float(end), 3), text.strip(), kept)
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__

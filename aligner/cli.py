@@ -205,12 +205,11 @@ def _run_evaluate(args) -> int:
 
 
 # -- export ------------------------------------------------------------------------------------
-EXPORT_FORMATS = ("howto100m", "jsonl", "parquet", "csv", "htm-align", "vtt", "srt")
-
-
 def _add_export(sub) -> None:
+    from aligner.export import FORMATS  # light: the writers import pyarrow only when used
+
     p = _dataset_command(sub, "export", "write the cleaned dataset")
-    p.add_argument("--format", required=True, choices=EXPORT_FORMATS)
+    p.add_argument("--format", required=True, choices=FORMATS)
     p.add_argument("--out", required=True, metavar="PATH",
                    help="output file (a folder for vtt / srt: one file per video)")  # fmt: skip
     p.add_argument("--run-id", default=None, metavar="RUN_ID",

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from aligner.train import TrainConfig
 
 PEAK_BOX_S = 10  # seconds: a sentence is confident when its probability gathers in such a box
+EXCLUSION_TAU = 0.07  # TAN's temperature between the softmax over sentences and over time
 BACKGROUND_LOW, BACKGROUND_HIGH = 0.3, 0.7  # background mass -> alignability pseudo-label 1 / 0
 
 
@@ -31,7 +32,8 @@ def two_way_prob(sim: torch.Tensor, batch: Batch) -> torch.Tensor:
     second (a second shows one thing), then over time (a sentence has one place)."""
     sim = sim.masked_fill(batch.video_pad[:, None, :], NEG)
     sim = sim.masked_fill(batch.text_pad[:, :, None], NEG)
-    return sim.softmax(1).div(0.07).masked_fill(batch.video_pad[:, None, :], NEG).softmax(2)
+    by_sentence = sim.softmax(1) / EXCLUSION_TAU  # (B, K, T): what each second shows, sharpened
+    return by_sentence.masked_fill(batch.video_pad[:, None, :], NEG).softmax(2)
 
 
 def best_windows(prob: torch.Tensor, span: torch.Tensor, batch: Batch):

@@ -24,3 +24,9 @@ class InputError(AlignerError):
 
 class StoreLockedError(AlignerError):
     """The DuckDB file is held read-write by another process."""
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an error's message (its type name when empty), for one-line reports."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

@@ -204,8 +204,6 @@ def evaluate_dataset(
 
 def _truths(ws, store, ground_truth) -> tuple[list[Truth], str]:
     if ground_truth == LABELS:
-        if not hasattr(store, "current_labels"):
-            raise AlignerError("curators' labels are not available in this store version")
         truths = labels_as_truth(store)
         if not truths:
             raise AlignerError(f"{ws.db_path}: no curator labels yet (review some sentences)")

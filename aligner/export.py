@@ -29,7 +29,6 @@ from aligner.subtitles import Cue, srt_text, vtt_text
 from aligner.workspace import Workspace
 
 FORMATS = ("howto100m", "jsonl", "parquet", "csv", "htm-align", "vtt", "srt")
-FOLDER_FORMATS = ("vtt", "srt")  # `out` is a folder of <video_id>.<fmt>; otherwise one file
 ALIGNABLE_THRESHOLD = 0.5  # model probability at or above which an unreviewed sentence is alignable
 TIME_DECIMALS = 3  # seconds, to the millisecond
 SCORE_DECIMALS = 4

@@ -27,7 +27,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -173,7 +172,6 @@ def window_plan(
 
 
 def _predict_windows(model, video, text, start, end) -> VideoPrediction:
-
     t, k = video[0].shape[0], len(text)
     sums = {"joint": np.zeros((k, t)), "dual": np.zeros((k, t))}
     count = np.zeros((k, t))
@@ -184,8 +182,7 @@ def _predict_windows(model, video, text, start, end) -> VideoPrediction:
         batch = _pad_windows([[v[t0:t1] for v in video] for t0, t1, _ in chunk],
                              [text[rows] for _, _, rows in chunk])  # fmt: skip
         out = model(*batch)
-        joint = model.similarity(out.joint_video, out.joint_text).numpy()  # (W, K', T')
-        dual = model.similarity(out.dual_video, out.dual_text).numpy()
+        joint, dual = (s.numpy() for s in model.similarities(out))  # (W, K', T') each
         for w, (t0, t1, rows) in enumerate(chunk):
             n, m = len(rows), t1 - t0
             sums["joint"][rows, t0:t1] += joint[w, :n, :m]
@@ -213,8 +210,7 @@ def _predict_global(model, video, text) -> VideoPrediction:
     batch = _pad_windows([video], [text])
     stretch = model.cfg.window_s if t > model.cfg.window_s else None
     out = model(*batch, interpolate_from=stretch)
-    joint = model.similarity(out.joint_video, out.joint_text)[0].numpy()
-    dual = model.similarity(out.dual_video, out.dual_text)[0].numpy()
+    joint, dual = (s[0].numpy() for s in model.similarities(out))
     return VideoPrediction(
         joint.astype(np.float32),
         dual.astype(np.float32),
@@ -378,8 +374,3 @@ def _check_dims(video_id: str, got: list[int], expected: Sequence[int]) -> None:
         raise AlignerError(
             f"{video_id}: video features have dims {got}, the model expects {list(expected)}"
         )
-
-
-def prediction_table(preds: dict[str, VideoPrediction]) -> dict[str, list[dict[str, Any]]]:
-    """`{video_id: sentence_rows(...)}` for predictions made outside a workspace."""
-    return {vid: sentence_rows(p) for vid, p in preds.items()}

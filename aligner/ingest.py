@@ -47,7 +47,7 @@ class IngestSummary:
     seconds: float = 0.0
 
     def add(self, status: str, *, unchanged: bool) -> None:
-        attr = {"ok": "ok", "no_subtitles": "no_subtitles"}.get(status, "errors")
+        attr = status if status in ("ok", "no_subtitles") else "errors"
         setattr(self, attr, getattr(self, attr) + 1)
         self.unchanged += unchanged
 

@@ -183,6 +183,11 @@ class TAN(nn.Module):
         """Alignment matrix `(B, K, T)` = cosine / tau, from normalised `(B, T, d)`, `(B, K, d)`."""
         return torch.einsum("bkd,btd->bkt", text, video) / self.cfg.temperature
 
+    def similarities(self, out: TANOutput) -> tuple[torch.Tensor, torch.Tensor]:
+        """`(joint, dual)` alignment matrices `(B, K, T)` of one forward pass."""
+        joint = self.similarity(out.joint_video, out.joint_text)
+        return joint, self.similarity(out.dual_video, out.dual_text)
+
 
 class _SingleInput(nn.Module):
     def __init__(self, dim: int, width: int):

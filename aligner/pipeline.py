@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from aligner.errors import AlignerError
+from aligner.export import ALIGNABLE_THRESHOLD  # the summary counts what the export calls alignable
 from aligner.workspace import Workspace
 
 STAGES = ("ingest", "features", "train", "predict")  # ASR runs inside ingest, per video
-ALIGNABLE_THRESHOLD = 0.5  # predicted probability counted as "alignable" in the summary
 AUTO_CHECKPOINT = "auto-{key}.pt"  # under ws.root/checkpoints/; key = hash of the train inputs
 KEY_CHARS = 16  # hex characters of the input hashes kept in names
 HASH_CHUNK_BYTES = 1 << 20  # read checkpoints 1 MiB at a time when hashing them
@@ -212,8 +212,8 @@ def _predict_stage(ws: Workspace, opts: AutoAlignOptions, summary: AutoAlignSumm
     from aligner.infer import predict_dataset
     from aligner.store import Store
 
-    key = predict_key(ws, summary.checkpoint)
     with Store(ws.db_path) as store:
+        key = predict_key(store, summary.checkpoint)
         reusable = _reusable_prediction(store, key)
     summary.predict_key = key
     if reusable:
@@ -226,13 +226,10 @@ def _predict_stage(ws: Workspace, opts: AutoAlignOptions, summary: AutoAlignSumm
     summary.predict_run_id, summary.predicted = predicted.run_id, True
 
 
-def predict_key(ws: Workspace, checkpoint: str | None) -> str:
+def predict_key(store, checkpoint: str | None) -> str:
     """Hash of what prediction reads: the checkpoint's bytes and the stored videos / sentences
     (the bytes, not the path: a dataset folder moved elsewhere keeps its predictions)."""
-    from aligner.store import Store
-
-    with Store(ws.db_path) as store:
-        digest = store.content_digest()
+    digest = store.content_digest()
     ckpt = _file_sha256(Path(checkpoint)) if checkpoint else None
     return _hash({"checkpoint": ckpt, "videos": digest["videos"], "sentences": digest["sentences"]})
 

@@ -183,11 +183,11 @@ def _is_rolling(captions) -> bool:
     """YouTube auto-captions: inline word times, or each cue repeating the previous last line."""
     if any(INLINE_TIME.search(line) for c in captions for line in c.lines):
         return True
-    repeats = 0
-    for prev, cur in zip(captions, captions[1:], strict=False):
-        prev_lines = [_clean(x) for x in prev.lines if _clean(x)]
-        cur_lines = [_clean(x) for x in cur.lines if _clean(x)]
-        repeats += bool(prev_lines and cur_lines and cur_lines[0] == prev_lines[-1])
+    lines = [[x for x in map(_clean, c.lines) if x] for c in captions]  # each cleaned once
+    repeats = sum(
+        bool(prev and cur and cur[0] == prev[-1])
+        for prev, cur in zip(lines, lines[1:], strict=False)
+    )
     return len(captions) > 1 and repeats >= ROLLING_SHARE * (len(captions) - 1)
 
 

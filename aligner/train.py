@@ -46,11 +46,11 @@ import torch.nn.functional as F
 from aligner.batching import Batch, VideoItem, epoch_batches, fixed_batches, split_videos
 from aligner.cotraining import ema_update, pseudo_labels
 from aligner.errors import AlignerError
+from aligner.features.text import DEFAULT_TEXT
+from aligner.features.visual import DEFAULT_VISUAL
 from aligner.losses import NEG, total_loss
 from aligner.model import TAN, FeatureSpec, TANConfig, build_model, save_checkpoint
 
-DEFAULT_VISUAL = ("builtin",)
-DEFAULT_TEXT = "minilm"
 CHECKPOINT_NAME = "tan.pt"
 STAGE1_SUFFIX = ".stage1.pt"  # sibling checkpoint: the model before co-training
 VAL_SLACK_S = 5  # validation: a peak this close to the target window counts as agreeing
@@ -97,11 +97,7 @@ def stage1_loss(model: TAN, batch: Batch, cfg: TrainConfig) -> torch.Tensor:
     own (detached) pseudo-labels, with curators' labels overriding."""
     out = model(batch.video, batch.text, batch.video_pad, batch.text_pad)
     with torch.no_grad():
-        sims = (
-            model.similarity(out.joint_video, out.joint_text),
-            model.similarity(out.dual_video, out.dual_text),
-        )
-        labels = pseudo_labels(*sims, batch, cfg)
+        labels = pseudo_labels(*model.similarities(out), batch, cfg)
     return total_loss(model, out, batch, batch.target, ~batch.text_pad, labels.align, cfg)
 
 
@@ -109,9 +105,7 @@ def stage2_loss(model: TAN, teacher: TAN, batch: Batch, cfg: TrainConfig) -> tor
     """Co-training: targets and alignability from the EMA teacher's agreeing windows."""
     with torch.no_grad():
         t_out = teacher(batch.video, batch.text, batch.video_pad, batch.text_pad)
-        joint = teacher.similarity(t_out.joint_video, t_out.joint_text)
-        dual = teacher.similarity(t_out.dual_video, t_out.dual_text)
-        labels = pseudo_labels(joint, dual, batch, cfg)
+        labels = pseudo_labels(*teacher.similarities(t_out), batch, cfg)
     out = model(batch.video, batch.text, batch.video_pad, batch.text_pad)
     return total_loss(model, out, batch, labels.target, labels.selected, labels.align, cfg)
 
@@ -136,7 +130,7 @@ def train_items(
         model = build_model(cfg, spec)
         history: list[dict[str, float]] = []
         _run_stage(model, None, train, val, tcfg, rng, 1, history, progress)
-        stage1_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        stage1_state = _snapshot(model)
         teacher = copy.deepcopy(model).eval()
         for p in teacher.parameters():
             p.requires_grad_(False)
@@ -168,7 +162,7 @@ def _run_stage(model, teacher, train, val, cfg: TrainConfig, rng, stage: int, hi
             continue  # too early to judge: the held-out error is noisy in the first epochs
         if val_error < best - 1e-4:
             best, stale = val_error, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_state = _snapshot(model)
         else:
             stale += 1
             if stale >= cfg.patience:
@@ -207,9 +201,8 @@ def _validate(model, teacher, batches: list[Batch], cfg: TrainConfig) -> float:
     hits, total = 0, 0
     for b in batches:
         out = model(b.video, b.text, b.video_pad, b.text_pad)
-        sim = model.similarity(out.joint_video, out.joint_text) + model.similarity(
-            out.dual_video, out.dual_text
-        )
+        joint, dual = model.similarities(out)
+        sim = joint + dual  # (B, K, T)
         peak = sim.masked_fill(b.video_pad[:, None, :], NEG).argmax(2)  # (B, K)
         near = F.max_pool1d(b.target.float().flatten(0, 1)[:, None], 2 * VAL_SLACK_S + 1, 1,
                             VAL_SLACK_S)[:, 0].view(b.target.shape) > 0  # fmt: skip
@@ -299,6 +292,11 @@ def train_dataset(
     return TrainSummary(run_id, out, stage1, len(items), n_sentences, n_labels, seconds, skipped)
 
 
+def _snapshot(model: TAN) -> dict[str, torch.Tensor]:
+    """A copy of the weights that later optimiser steps do not touch."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
 def _with_state(model: TAN, state: dict[str, torch.Tensor]) -> TAN:
     twin = copy.deepcopy(model)
     twin.load_state_dict(state)
@@ -319,7 +317,7 @@ def load_items(
     the others still train."""
     from aligner import features
 
-    visual = list(visual or DEFAULT_VISUAL)
+    visual = list(visual or [DEFAULT_VISUAL])
     text = text or DEFAULT_TEXT
     dims, text_dim = features.feature_dims(visual, text, dataset=ws.dataset)
     spec = FeatureSpec(tuple(visual), tuple(int(d) for d in dims), text, int(text_dim))
@@ -359,11 +357,8 @@ def _load_item(ws, video_id: str, sentences, labels: dict[int, dict], spec: Feat
 
 def _labels_by_sentence(store) -> dict[int, dict]:
     """Current curator decisions that say something (skipped ones carry no label)."""
-    current = getattr(store, "current_labels", None)
-    if current is None:  # the review part of the store is not there yet
-        return {}
     out = {}
-    for row in current():
+    for row in store.current_labels():
         if row.get("alignable") is None or row.get("status") == "skipped":
             continue
         if row["alignable"] and (row.get("start") is None or row.get("end") is None):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aligner.infer import save_similarity
 from aligner.store import Store
 from aligner.workspace import Workspace, open_workspace
 
@@ -55,8 +56,7 @@ def make_demo_dataset(
             ids = store.replace_sentences(video_id, sentences)
             preds, sim = _predictions(ids, sentences, duration_s, rng)
             store.save_predictions(run_id, preds)
-            sim_dir = ws.subdir("similarity", run_id)
-            np.save(sim_dir / f"{video_id}.npy", sim.astype(np.float16))
+            save_similarity(ws, run_id, video_id, sim)
         store.finish_run(run_id)
     return ws
 

@@ -7,6 +7,7 @@ buttons that send `{"which": "start"|"end", "time": s}` back as the trigger valu
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 FRAMES_PER_S = 1.0  # thumbnails per second of video in the strip
@@ -61,16 +62,12 @@ export default function (component) {
 }
 """
 
-_COMPONENT = None
 
-
+@functools.cache
 def _component():
-    global _COMPONENT
-    if _COMPONENT is None:
-        import streamlit as st
+    import streamlit as st
 
-        _COMPONENT = st.components.v2.component("aligner_frames", html=HTML, css=CSS, js=JS)
-    return _COMPONENT
+    return st.components.v2.component("aligner_frames", html=HTML, css=CSS, js=JS)
 
 
 def strip_times(windows: list[tuple[float, float]], duration: float | None) -> list[float]:

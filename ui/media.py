@@ -17,7 +17,6 @@ from aligner.errors import AlignerError, InputError
 
 THUMB_WIDTH_PX = 192  # frame strip thumbnails; height follows the aspect ratio
 THUMB_QUALITY = 70  # JPEG quality of a thumbnail
-CLIP_MARGIN_S = 4.0  # seconds of video kept around a sentence's windows in a clip
 MAX_PREROLL_S = 20.0  # beyond this distance to the previous keyframe, re-encode the clip
 
 
@@ -84,15 +83,7 @@ def _save_thumb(frame, target: Path) -> None:
 
 def keyframe_before(path: Path, t: float) -> float:
     """Time (s) of the last keyframe at or before `t`: a stream copy can only start there."""
-    import av
-
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        container.seek(int(max(0.0, t) / stream.time_base), stream=stream, backward=True)
-        for packet in container.demux(stream):
-            if packet.pts is not None:
-                return float(packet.pts * stream.time_base)
-    return 0.0
+    return _first_video_time(path, seek=t)
 
 
 def clip(path: Path, start: float, end: float, cache_dir: Path) -> tuple[bytes, float]:
@@ -126,11 +117,14 @@ def clip(path: Path, start: float, end: float, cache_dir: Path) -> tuple[bytes, 
     return mp4.read_bytes(), offset
 
 
-def _first_video_time(path: Path) -> float:
+def _first_video_time(path: Path, *, seek: float | None = None) -> float:
+    """Time (s) of the first video packet, after seeking back to the keyframe before `seek`."""
     import av
 
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
+        if seek is not None:
+            container.seek(int(max(0.0, seek) / stream.time_base), stream=stream, backward=True)
         for packet in container.demux(stream):
             if packet.pts is not None:
                 return float(packet.pts * stream.time_base)

@@ -9,6 +9,7 @@ All text reaches the page through `textContent` or the VTT track, never as HTML.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 HTML = """
@@ -106,16 +107,12 @@ export default function (component) {
 }
 """
 
-_COMPONENT = None
 
-
+@functools.cache
 def _component():
-    global _COMPONENT
-    if _COMPONENT is None:
-        import streamlit as st
+    import streamlit as st
 
-        _COMPONENT = st.components.v2.component("aligner_player", html=HTML, css=CSS, js=JS)
-    return _COMPONENT
+    return st.components.v2.component("aligner_player", html=HTML, css=CSS, js=JS)
 
 
 def player(

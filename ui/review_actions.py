@@ -11,7 +11,6 @@ import duckdb
 import streamlit as st
 
 from aligner.errors import AlignerError
-from aligner.store.review import StaleWriteError
 from ui import state
 
 NUDGES_S = (-1.0, -0.5, 0.5, 1.0)  # boundary nudges offered next to start and end
@@ -81,21 +80,18 @@ def decide(action: str, row: dict, rows: list[dict]) -> None:
             row["sentence_id"], action=action, curator=state.curator(),
             expected_version=row["version"], **kwargs,
         )  # fmt: skip
-    except StaleWriteError as err:
-        state.flash("error", f"Not saved: {err}")
-        return
-    except AlignerError as err:
+    except AlignerError as err:  # StaleWriteError included: someone else decided in between
         state.flash("error", f"Not saved: {err}")
         return
     except duckdb.Error as err:  # still busy after the retries: nothing was written
         state.flash("error", f"Not saved, the store was busy ({type(err).__name__}): try again.")
         return
     idx = next(i for i, r in enumerate(rows) if r["sentence_id"] == row["sentence_id"])
+    saved = f"Saved #{row['idx']}: {action.replace('_', ' ')}"
     if next_undecided(rows, idx, include_current=False):
-        state.flash("success", f"Saved #{row['idx']}: {action.replace('_', ' ')}")
+        state.flash("success", saved)
     else:  # the flash says all are decided; keep the saved message too
-        state.flash("success", f"Saved #{row['idx']}: {action.replace('_', ' ')}. Every"
-                    " sentence of this video is decided.")  # fmt: skip
+        state.flash("success", f"{saved}. Every sentence of this video is decided.")
 
 
 def undo(video_id: str, rows: list[dict]) -> None:

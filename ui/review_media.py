@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -19,24 +20,20 @@ CLIP_GRID_S = 5.0  # clip bounds snap to this grid so neighbouring sentences sha
 
 @st.cache_data(show_spinner=False, max_entries=24)
 def _clip_url(path: str, mtime: float, start: float, end: float, cache_dir: str):
-    from pathlib import Path
-
     data, offset = media.clip(Path(path), start, end, Path(cache_dir))
     return media.data_url(data, "video/mp4"), offset
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _thumb_urls(path: str, mtime: float, times: tuple[float, ...], cache_dir: str) -> list[str]:
-    from pathlib import Path
-
     jpegs = media.thumbnails(Path(path), list(times), Path(cache_dir))
     return [media.data_url(j, "image/jpeg") if j else "" for j in jpegs]
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)  # read-only: no copy per render
-def _heat_rgb(run_id: str, video_id: str, mtime: float) -> np.ndarray | None:
-    sim = state.similarity(run_id, video_id)
-    return None if sim is None else alignment_picture.colour_rows(sim)
+def _heat_rgb(path: str, mtime: float) -> np.ndarray:
+    """The coloured (K, T, 3) heatmap of a stored similarity `.npy` (keyed by its mtime)."""
+    return alignment_picture.colour_rows(np.load(path).astype(np.float32))
 
 
 def video_file(video: dict):
@@ -96,11 +93,8 @@ def show_strip(path, video: dict, row: dict, edit: tuple[float, float]):
 
 def show_alignment(run: dict | None, video: dict, rows: list[dict], idx: int) -> None:
     """Zoomed view around the sentence, then the whole video; LAFF weights when reported."""
-    rgb = None
-    if run is not None:
-        sim_path = state.similarity_file(run["run_id"], video["video_id"])
-        mtime = sim_path.stat().st_mtime if sim_path is not None else 0.0
-        rgb = _heat_rgb(run["run_id"], video["video_id"], mtime)
+    sim_path = state.similarity_file(run["run_id"], video["video_id"]) if run else None
+    rgb = None if sim_path is None else _heat_rgb(str(sim_path), sim_path.stat().st_mtime)
     duration = float(video.get("duration") or max(r["asr_end"] for r in rows))
     if rgb is None:
         st.caption("No similarity matrix for this video in the current run: timeline only.")

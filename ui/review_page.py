@@ -10,7 +10,7 @@ import streamlit as st
 
 from aligner.store.review import REASONS
 from ui import review_actions as act
-from ui import review_media, state
+from ui import review_media, review_tables, state
 
 REASON_LABELS = {"talking_head": "talking head", "off_screen": "off-screen",
                  "b_roll": "B-roll", "other": "other"}  # fmt: skip
@@ -157,8 +157,6 @@ def render() -> None:
 
 
 def _details(run, video: dict, rows: list[dict], idx: int) -> None:
-    from ui import review_tables
-
     picture, table, history = st.tabs(["Alignment picture", "Sentences", "History"])
     with picture:
         review_media.show_alignment(run, video, rows, idx)

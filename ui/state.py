@@ -11,10 +11,10 @@ import argparse
 import os
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 
 from aligner.errors import AlignerError
+from aligner.infer import SIMILARITY_DIR, similarity_path
 from aligner.store import Store
 from aligner.workspace import Workspace, open_workspace
 
@@ -70,24 +70,14 @@ def current_run() -> dict | None:
     return s.latest_run("tan") or s.latest_run(None)
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _load_npy(path: str, mtime: float) -> np.ndarray:
-    return np.load(path).astype(np.float32)
-
-
 def similarity_file(run_id: str, video_id: str) -> Path | None:
     """The similarity `.npy` of a video in a run, when it exists inside the workspace."""
-    base = (workspace().root / "similarity").resolve()
-    path = (base / run_id / f"{video_id}.npy").resolve()
+    ws = workspace()
+    base = (ws.root / SIMILARITY_DIR).resolve()
+    path = similarity_path(ws, run_id, video_id).resolve()
     if not path.is_relative_to(base) or not path.is_file():  # ids never lead outside
         return None
     return path
-
-
-def similarity(run_id: str, video_id: str) -> np.ndarray | None:
-    """The K×T similarity of a video in a run (float32), or None when it was not written."""
-    path = similarity_file(run_id, video_id)
-    return None if path is None else _load_npy(str(path), path.stat().st_mtime)
 
 
 def flash(kind: str, message: str) -> None:

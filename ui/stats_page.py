@@ -33,13 +33,16 @@ def _counts(s) -> None:
                           height=220, stack=False)  # fmt: skip
 
 
-def model_vs_curator(s, run: dict | None) -> dict:
-    """Agreement numbers of the current run against the curators' labels (shown + returned)."""
+def model_vs_curator(labelled: list[dict], run: dict | None) -> dict:
+    """Agreement numbers of the current run against the curators' labels (shown + returned).
+
+    `labelled` is `store.labelled_predictions(run_id)` of that run.
+    """
     st.subheader("Model vs curators")
     if run is None:
         st.caption("No predictions yet.")
         return {}
-    numbers = model_agreement(s.labelled_predictions(run["run_id"]))
+    numbers = model_agreement(labelled)
     c = st.columns(5)
     c[0].metric("Labels compared", numbers["n_labels"])
     c[1].metric("R@1", _fmt(numbers["r_at_1"]))
@@ -62,13 +65,12 @@ def curator_vs_curator(s) -> dict:
     return numbers
 
 
-def _offsets(s, run: dict | None) -> None:
+def _offsets(labelled: list[dict]) -> None:
     import numpy as np
     import pandas as pd
 
     st.subheader("Said → shown offsets")
-    rows = s.labelled_predictions(run["run_id"] if run else None)
-    offsets = [r["label_start"] - r["asr_start"] for r in rows if r["label_start"] is not None]
+    offsets = [r["label_start"] - r["asr_start"] for r in labelled if r["label_start"] is not None]
     if not offsets:
         st.caption("No labelled windows yet.")
         return
@@ -84,7 +86,8 @@ def render() -> None:
     st.title("Review statistics")
     s = state.store()
     run = state.current_run()
+    labelled = s.labelled_predictions(run["run_id"] if run else None)  # read once, used twice
     _counts(s)
-    model_vs_curator(s, run)
+    model_vs_curator(labelled, run)
     curator_vs_curator(s)
-    _offsets(s, run)
+    _offsets(labelled)

@@ -20,7 +20,7 @@ import numpy as np
 
 from aligner.errors import AlignerError
 from aligner.features.cache import atomic_write, file_stamp, safe_name
-from aligner.features.visual import _model_identity, l2_normalise
+from aligner.features.visual import _model_identity, cannot_load, l2_normalise
 
 DEFAULT_TEXT = "minilm"
 TEXT_BATCH = 64  # sentences per forward pass
@@ -97,11 +97,7 @@ def _load_text_model(name: str, source: str, device: str | None):
         tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModel.from_pretrained(source)
     except (OSError, ValueError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise AlignerError(
-            f"{name}: cannot load a text model: not a local model directory, nor a "
-            f"Hugging Face model available here ({reason})"
-        ) from err
+        raise cannot_load("text", name, err) from err
     return tokenizer, model.eval().to(device), device
 
 

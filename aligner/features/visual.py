@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aligner.errors import AlignerError, InputError
+from aligner.errors import AlignerError, InputError, first_line
 from aligner.features import builtin
 from aligner.frames import DEFAULT_FPS, iter_frames, num_samples
 
@@ -219,12 +219,16 @@ def _load_vision_model(name: str, device: str | None):
         processor = AutoImageProcessor.from_pretrained(name)
         model = _model_class(name).from_pretrained(name)
     except (OSError, ValueError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise AlignerError(
-            f"{name}: cannot load a vision model: not a local model directory, nor a "
-            f"Hugging Face model available here ({reason})"
-        ) from err
+        raise cannot_load("vision", name, err) from err
     return processor, model.eval().to(device), device
+
+
+def cannot_load(kind: str, name: str, err: Exception) -> AlignerError:
+    """The one-line error for a `kind` ("vision", "text") model that transformers cannot load."""
+    return AlignerError(
+        f"{name}: cannot load a {kind} model: not a local model directory, nor a "
+        f"Hugging Face model available here ({first_line(err)})"
+    )
 
 
 def _model_class(name: str):

@@ -3,7 +3,7 @@
 `Store` is composed of one mixin per area so each module stays small:
   core.py      connection, lock message, migrations, transactions
   catalog.py   videos and sentences (written by ingest)
-  runs.py      runs and predictions (written by train / predict)
+  runs.py      runs and predictions (written by train / predict / auto-align)
   review.py    labels, label history, claims, review queue (written by the review app)
   exports.py   joins behind the cleaned-dataset export
 """

@@ -116,6 +116,11 @@ class CatalogQueries:
         tables = ["videos", "sentences", "runs", "predictions", "labels", "label_events"]
         return {t: int(self.query(f"SELECT count(*) FROM {t}")[0][0]) for t in tables}
 
+    def total_duration(self) -> float:
+        """Seconds of video over the ok videos."""
+        rows = self.query("SELECT coalesce(sum(duration), 0) FROM videos WHERE status = 'ok'")
+        return float(rows[0][0])
+
 
 _VIDEO_COLUMNS = {
     "path", "duration", "fps", "width", "height", "size_bytes", "mtime", "subtitle_path",

@@ -11,7 +11,7 @@ from typing import Any
 
 import duckdb
 
-from aligner.errors import AlignerError, StoreLockedError
+from aligner.errors import AlignerError, StoreLockedError, first_line
 from aligner.store.migrations import MIGRATIONS
 
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<prog>.*?) \(PID (?P<pid>\d+)\)")
@@ -67,11 +67,16 @@ class StoreCore:
         self.con.execute("COMMIT")
 
     def retry_on_conflict(self, fn, *args, **kwargs):
-        """Run `fn` (which opens its own transaction); retry a few times on a write conflict."""
+        """Run `fn` (which opens its own transaction); retry a few times when another session
+        wrote the same rows at once.
+
+        DuckDB reports that race as a TransactionException (write-write conflict) or, when both
+        inserted the same primary key, a ConstraintException; `fn` re-reads what it depends on.
+        """
         for attempt in range(CONFLICT_RETRIES):
             try:
                 return fn(*args, **kwargs)
-            except duckdb.TransactionException:
+            except (duckdb.TransactionException, duckdb.ConstraintException):
                 if attempt == CONFLICT_RETRIES - 1:
                     raise
                 time.sleep(CONFLICT_BACKOFF_S * (attempt + 1))
@@ -111,20 +116,16 @@ def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     except duckdb.IOException as err:
         raise _locked_error(path, err) from None
     except duckdb.Error as err:
-        raise AlignerError(f"{path}: cannot open the store ({_first_line(err)})") from None
+        raise AlignerError(f"{path}: cannot open the store ({first_line(err)})") from None
 
 
 def _locked_error(path: Path, err: Exception) -> AlignerError:
     message = str(err)
     holder = _LOCK_HOLDER.search(message)
     if holder is None:
-        return AlignerError(f"{path}: cannot open the store ({_first_line(err)})")
+        return AlignerError(f"{path}: cannot open the store ({first_line(err)})")
     return StoreLockedError(
         f"{path}: the store is locked by another process ({holder['prog']}, PID {holder['pid']}),"
         " probably a running `aligner review` or another aligner command; stop it"
         " (or wait for it to finish) and run this again"
     )
-
-
-def _first_line(err: Exception) -> str:
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

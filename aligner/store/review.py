@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from datetime import datetime
 from typing import Any
 
-import duckdb
-
 from aligner.errors import AlignerError
-from aligner.store.core import CONFLICT_BACKOFF_S, CONFLICT_RETRIES
 
 ACTIONS = {  # action -> label status
     "accept": "accepted",
@@ -79,7 +75,8 @@ class ReviewQueries:
                 _append_event(con, sentence_id, curator, action, before, after, version + 1)
                 return version + 1
 
-        return _retry_race(write)
+        # a retry re-reads the version, so a losing write with `expected_version` is stale
+        return self.retry_on_conflict(write)
 
     def undo_last(self, sentence_id: int, *, curator: str) -> int | None:
         """Undo the newest decision still standing on a sentence; returns the new version.
@@ -109,7 +106,7 @@ class ReviewQueries:
                 _append_event(con, sentence_id, curator, "undo", before, after, version + 1)
                 return version + 1
 
-        return _retry_race(write)
+        return self.retry_on_conflict(write)
 
     def current_labels(self, video_id: str | None = None) -> list[dict[str, Any]]:
         """The current decision per sentence (of one video or all), in video / sentence order.
@@ -182,7 +179,7 @@ class ReviewQueries:
                 )
                 return None
 
-        return _retry_race(write)
+        return self.retry_on_conflict(write)
 
     def release_claim(self, video_id: str, *, curator: str) -> None:
         self.con.execute(
@@ -263,7 +260,7 @@ class ReviewQueries:
                     [run_id, PEAK_SCALE_S, GAP_SCALE_S, run_id],
                 )
 
-        _retry_race(write)
+        self.retry_on_conflict(write)
 
     def review_rows(self, video_id: str, run_id: str | None) -> list[dict[str, Any]]:
         """Every sentence of a video with its prediction (of `run_id`) and current label."""
@@ -411,23 +408,6 @@ class ReviewQueries:
         )
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
-
-def _retry_race(fn):
-    """Run `fn` (one transaction); retry when another session wrote the same rows at once.
-
-    DuckDB reports that race as a TransactionException (write-write conflict) or, when both
-    inserted the same primary key, a ConstraintException. The retry re-reads the version, so a
-    losing write with `expected_version` then fails as a `StaleWriteError`.
-    """
-    for attempt in range(CONFLICT_RETRIES):
-        try:
-            return fn()
-        except (duckdb.TransactionException, duckdb.ConstraintException):
-            if attempt == CONFLICT_RETRIES - 1:
-                raise
-            time.sleep(CONFLICT_BACKOFF_S * (attempt + 1))
-    return None
 
 
 def _check_curator(curator: str) -> str:

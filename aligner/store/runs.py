@@ -1,4 +1,5 @@
-"""Runs (train / predict / auto-align) and per-sentence predictions."""
+"""Runs (train / predict / auto-align), per-sentence predictions, and the content digest that
+auto-align compares to skip work already done."""
 
 from __future__ import annotations
 
@@ -77,6 +78,72 @@ class RunQueries:
             [run_id, video_id, video_id],
         )
 
+    # -- auto-align bookkeeping ------------------------------------------------------------
+    def content_digest(self) -> dict[str, str]:
+        """md5 of what training and prediction read, per table: ok videos (file size / mtime /
+        duration), sentences (times, text) and current human labels. Equal digests = nothing
+        to recompute."""
+        return {name: str(self.query(sql)[0][0]) for name, sql in _DIGEST_SQL.items()}
+
+    def abandon_stale_runs(self) -> list[str]:
+        """Runs left 'running' by a killed process become 'failed', and their partial predictions
+        are deleted. Safe at start-up: DuckDB admits one writer, so no live process owns them."""
+        stale = [r[0] for r in self.query("SELECT run_id FROM runs WHERE status = 'running'")]
+        if stale:
+            with self.transaction() as con:
+                con.execute(
+                    "DELETE FROM predictions WHERE run_id IN"
+                    " (SELECT run_id FROM runs WHERE status = 'running')"
+                )
+                con.execute(
+                    "UPDATE runs SET status = 'failed', finished_at = current_timestamp"
+                    " WHERE status = 'running'"
+                )
+        return stale
+
+    def runs(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """All runs (of `kind` when given), oldest first."""
+        return self.query_dicts(
+            "SELECT * FROM runs WHERE (? IS NULL OR kind = ?) ORDER BY created_at, run_id",
+            [kind, kind],
+        )
+
+    def latest_auto_align(self) -> dict[str, Any] | None:
+        """The newest finished auto-align run (its `metrics` say what it computed)."""
+        rows = self.query_dicts(
+            "SELECT * FROM runs WHERE kind = 'auto-align' AND status = 'done'"
+            " ORDER BY created_at DESC, run_id DESC LIMIT 1"
+        )
+        return rows[0] if rows else None
+
+    def alignable_share(self, run_id: str, threshold: float) -> float | None:
+        """Share of `run_id`'s predictions with alignability >= threshold (None when it has none)."""
+        rows = self.query(
+            "SELECT avg(CASE WHEN alignability >= ? THEN 1.0 ELSE 0.0 END) FROM predictions"
+            " WHERE run_id = ?",
+            [threshold, run_id],
+        )
+        return None if rows[0][0] is None else float(rows[0][0])
+
 
 def _json_or_none(value: Mapping | None) -> str | None:
     return None if value is None else json.dumps(value, sort_keys=True, default=str)
+
+
+def _digest(columns: str, table: str, order: str, where: str = "") -> str:
+    # ROW(...)::VARCHAR spells NULLs out, so (a, NULL) and (NULL, a) differ
+    return (
+        f"SELECT md5(coalesce(string_agg(CAST(ROW({columns}) AS VARCHAR), chr(10)"
+        f" ORDER BY {order}), '')) FROM {table} {where}"
+    )
+
+
+_DIGEST_SQL = {
+    "videos": _digest(
+        "video_id, size_bytes, mtime, duration", "videos", "video_id", "WHERE status = 'ok'"
+    ),
+    "sentences": _digest(
+        'sentence_id, video_id, idx, start, "end", text', "sentences", "sentence_id"
+    ),
+    "labels": _digest('sentence_id, status, alignable, start, "end"', "labels", "sentence_id"),
+}

@@ -21,9 +21,9 @@ MAX_WORDS = 18  # words per sentence, below the sentencifier's ~20-word cut
 class Concept:
     name: str
     scene: str  # background texture, a key of draw.SCENES
-    shape: str  # object outline, a key of draw.SHAPES
+    shape: str  # object outline, a key of objects.SHAPES
     color: tuple[int, int, int]  # object colour, BGR
-    motion: str  # a key of draw.MOTIONS
+    motion: str  # a key of objects.MOTIONS
     motion_color: tuple[int, int, int]  # particles / tool colour, BGR
     phrases: tuple[str, ...]
 
