@@ -9,7 +9,7 @@ For each dataset, in the same run:
 
     .venv/bin/python benchmarks/bench_ingest.py [--n-videos 100] [--duration 30]
 
-Prints the figures and writes benchmarks/results/bench_ingest.json.
+Prints the figures and writes benchmarks/results/ingest.json.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "sample_data" / "htm_sample"
-RESULTS = REPO / "benchmarks" / "results" / "bench_ingest.json"
+RESULTS = REPO / "benchmarks" / "results" / "ingest.json"
 sys.path.insert(0, str(REPO))
 
 from aligner.corpus import VIDEO_EXTENSIONS  # noqa: E402
