@@ -115,8 +115,8 @@ def _add_train(sub) -> None:
 def _run_train(args) -> int:
     from dataclasses import replace
 
-    from aligner.model import TANConfig
-    from aligner.train import TrainConfig, train_dataset
+    from aligner.tan.config import TANConfig, TrainConfig
+    from aligner.tan.train import train_dataset
 
     tcfg = TrainConfig()
     if args.margin is not None:
@@ -140,7 +140,7 @@ def _add_predict(sub) -> None:
 
 
 def _run_predict(args) -> int:
-    from aligner.infer import predict_dataset
+    from aligner.tan.infer import predict_dataset
 
     print(predict_dataset(_workspace(args), checkpoint=args.checkpoint, mode=args.mode))
     return 0

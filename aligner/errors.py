@@ -26,6 +26,10 @@ class StoreLockedError(AlignerError):
     """The DuckDB file is held read-write by another process."""
 
 
+class StoreBusyError(AlignerError):
+    """Other sessions kept writing the same rows through every retry; nothing was written."""
+
+
 def first_line(err: BaseException) -> str:
     """The first line of an error's message (its type name when empty), for one-line reports."""
     text = str(err).strip()

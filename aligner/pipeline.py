@@ -175,7 +175,7 @@ def _train_stage(ws: Workspace, opts: AutoAlignOptions, summary, bars: bool) -> 
     """(checkpoint path, origin): the given one, one trained before on the same inputs, or new."""
     if opts.checkpoint:
         return str(Path(opts.checkpoint).resolve()), "given"
-    from aligner.train import train_dataset
+    from aligner.tan.train import train_dataset
 
     key = train_key(ws, opts)
     path = ws.subdir("checkpoints") / AUTO_CHECKPOINT.format(key=key)
@@ -194,9 +194,8 @@ def train_key(ws: Workspace, opts: AutoAlignOptions) -> str:
     the default model / training settings (so new defaults train a new checkpoint)."""
     from dataclasses import asdict
 
-    from aligner.model import TANConfig
     from aligner.store import Store
-    from aligner.train import TrainConfig
+    from aligner.tan.config import TANConfig, TrainConfig
 
     with Store(ws.db_path) as store:
         digest = store.content_digest()
@@ -209,8 +208,8 @@ def train_key(ws: Workspace, opts: AutoAlignOptions) -> str:
 
 # -- predict -----------------------------------------------------------------------------------
 def _predict_stage(ws: Workspace, opts: AutoAlignOptions, summary: AutoAlignSummary, bars) -> None:
-    from aligner.infer import predict_dataset
     from aligner.store import Store
+    from aligner.tan.infer import predict_dataset
 
     with Store(ws.db_path) as store:
         key = predict_key(store, summary.checkpoint)

@@ -14,12 +14,20 @@ from pathlib import Path
 from aligner.errors import AlignerError
 from aligner.workspace import Workspace
 
-APP = Path(__file__).resolve().parents[1] / "ui" / "app.py"
+
+def app_path() -> Path:
+    """The installed app script (the source tree's `ui/app.py`, installed as `aligner.ui`)."""
+    spec = importlib.util.find_spec("aligner.ui")
+    if spec is None or not spec.submodule_search_locations:
+        raise AlignerError(
+            "the review app (aligner.ui) is not installed: pip install 'aligner[ui]'"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "app.py"
 
 
 def review_command(ws: Workspace, *, port: int | None = None) -> list[str]:
     """The command line that starts the app (without running it)."""
-    cmd = [sys.executable, "-m", "streamlit", "run", str(APP)]
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app_path())]
     if port is not None:
         cmd += ["--server.port", str(int(port))]
     return [*cmd, "--", str(ws.dataset), "--db", str(ws.db_path)]
@@ -29,8 +37,6 @@ def launch_review(ws: Workspace, *, port: int | None = None) -> int:
     """Run the review app until it is stopped; returns Streamlit's exit code."""
     if importlib.util.find_spec("streamlit") is None:
         raise AlignerError("streamlit is not installed: pip install 'aligner[ui]'")
-    if not APP.is_file():
-        raise AlignerError(f"{APP}: the review app is missing (it ships with the source tree)")
     from aligner.store import Store
 
     Store(ws.db_path).close()  # fails here, in one line, when another process holds the file

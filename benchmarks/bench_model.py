@@ -60,8 +60,9 @@ def prepare(folder: Path, n_videos: int, seed: int):
 def quality(train_ws, test_ws, margin: float, work: Path, epochs: int | None) -> dict:
     """Train with margin k on the training folder; evaluate on the unseen and the same folder."""
     from aligner.evaluate import evaluate_dataset
-    from aligner.infer import predict_dataset
-    from aligner.train import TrainConfig, train_dataset
+    from aligner.tan.config import TrainConfig
+    from aligner.tan.infer import predict_dataset
+    from aligner.tan.train import train_dataset
 
     ckpt = work / f"tan_k{margin:g}.pt"
     tcfg = replace(TrainConfig(), pos_margin_s=margin)
@@ -108,7 +109,7 @@ def _measured(fn, *args):
 
 def train_sample(work: str, epochs: int | None) -> dict:
     """Training time on a copy of the committed sample (ingest + features done beforehand)."""
-    from aligner.train import train_dataset
+    from aligner.tan.train import train_dataset
     from aligner.workspace import open_workspace
 
     ws = open_workspace(Path(work) / "sample")
@@ -122,8 +123,9 @@ def infer_hour(mode: str) -> dict:
     """One hour of random 512-d video features and 600 random 384-d sentences, default model."""
     import torch
 
-    from aligner.infer import predict_video, sentence_rows
-    from aligner.model import FeatureSpec, TANConfig, build_model
+    from aligner.tan.config import FeatureSpec, TANConfig
+    from aligner.tan.infer import predict_video, sentence_rows
+    from aligner.tan.model import build_model
 
     torch.manual_seed(0)
     rng = np.random.default_rng(0)

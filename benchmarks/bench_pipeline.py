@@ -128,7 +128,7 @@ def train_default_threads(dataset: Path) -> dict:
     `pipeline.TORCH_THREADS`): the reference for that setting."""
     import torch
 
-    from aligner.train import train_dataset
+    from aligner.tan.train import train_dataset
     from aligner.workspace import open_workspace
 
     threads = torch.get_num_threads()

@@ -25,9 +25,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from aligner.ui.demo_data import make_video  # noqa: E402
+
 from aligner.store import Store  # noqa: E402
 from aligner.workspace import open_workspace  # noqa: E402
-from ui.demo_data import make_video  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "review.json"
 N_SENTENCES_VIDEO = 600

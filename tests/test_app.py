@@ -15,10 +15,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # `ui` is an app folder, not an installed package
 pytest.importorskip("streamlit")
+from aligner.ui.demo_data import make_demo_dataset  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from aligner.store import Store  # noqa: E402
-from ui.demo_data import make_demo_dataset  # noqa: E402
 
 APP = REPO / "ui" / "app.py"
 TIMEOUT_S = 30

@@ -119,7 +119,7 @@ def test_rerun_on_unchanged_folder_recomputes_nothing(aligned, tmp_path):
 def test_human_labels_trigger_retraining(aligned, tmp_path, monkeypatch):
     """A new label changes the training inputs: a new checkpoint is trained, then predicted with.
     (Training itself is stubbed: tests/test_train.py covers it; here the decision is tested.)"""
-    import aligner.train
+    import aligner.tan.train
 
     ws = _copy(aligned[0], tmp_path / "labelled")
     old = Path(ws.root / "checkpoints" / Path(aligned[1].checkpoint).name)
@@ -131,7 +131,7 @@ def test_human_labels_trigger_retraining(aligned, tmp_path, monkeypatch):
         shutil.copy(old.with_name(old.stem + ".stage1.pt"), out)
         return "trained (stub)"
 
-    monkeypatch.setattr(aligner.train, "train_dataset", fake_train)
+    monkeypatch.setattr(aligner.tan.train, "train_dataset", fake_train)
     same = auto_align(ws, epochs=EPOCHS, progress=False)
     assert not calls and same.checkpoint_origin == "reused"
     with Store(ws.db_path) as store:

@@ -144,7 +144,7 @@ def toy_features(monkeypatch, toy_workspace):
 @pytest.mark.slow
 def test_train_predict_evaluate_round_trip(toy_features, capsys):
     ws = toy_features
-    from aligner.infer import load_similarity
+    from aligner.tan.infer import load_similarity
 
     assert cli.main(["train", str(ws.dataset), "--epochs", "3"]) == 0
     assert (ws.root / "checkpoints" / "tan.pt").is_file()
@@ -185,7 +185,7 @@ def test_evaluate_without_predictions_says_what_to_run(tmp_path):
 
 def test_curators_labels_reach_training_and_evaluation(toy_features):
     """Labels recorded through the store become training targets and `--ground-truth labels`."""
-    from aligner.train import load_items
+    from aligner.tan.train import load_items
 
     ws = toy_features
     with Store(ws.db_path) as store:
@@ -235,8 +235,8 @@ def generated_folder(tmp_path_factory):
 
 @pytest.mark.slow
 def test_model_trained_on_a_generated_folder_beats_the_asr_timestamps_there(generated_folder):
-    from aligner.infer import predict_dataset
-    from aligner.train import train_dataset
+    from aligner.tan.infer import predict_dataset
+    from aligner.tan.train import train_dataset
 
     ws = generated_folder
     train_dataset(ws, epochs=8, progress=False)

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from aligner.errors import AlignerError
-from aligner.infer import (
+from aligner.tan.config import FeatureSpec, TANConfig
+from aligner.tan.infer import (
     VideoPrediction,
     background_seconds,
     load_similarity,
@@ -17,7 +18,7 @@ from aligner.infer import (
     sentence_rows,
     window_plan,
 )
-from aligner.model import FeatureSpec, TANConfig, build_model
+from aligner.tan.model import build_model
 from aligner.workspace import open_workspace
 
 SPEC = FeatureSpec(("toy",), (6,), "toy-text", 5)
@@ -123,7 +124,7 @@ def test_background_seconds_are_the_recurring_look():
 
 
 def test_laff_weights_name_each_backbone_and_sum_to_one():
-    from aligner.infer import laff_weights
+    from aligner.tan.infer import laff_weights
 
     spec = FeatureSpec(("builtin", "clip"), (12, 6), "toy-text", 8)
     model = build_model(TANConfig(width=16, joint_layers=1, dual_layers=1, heads=2), spec).eval()

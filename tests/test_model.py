@@ -6,13 +6,9 @@ import pytest
 import torch
 
 from aligner.errors import AlignerError
-from aligner.model import (
-    FeatureSpec,
-    TANConfig,
-    build_model,
-    load_checkpoint,
-    save_checkpoint,
-)
+from aligner.tan.checkpoints import load_checkpoint, save_checkpoint
+from aligner.tan.config import FeatureSpec, TANConfig
+from aligner.tan.model import build_model
 
 SPEC = FeatureSpec(("toy",), (12,), "toy-text", 8)
 TINY = TANConfig(width=32, joint_layers=1, dual_layers=1, heads=2)

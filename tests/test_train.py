@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from aligner.batching import Batch, VideoItem, collate, epoch_batches, make_window
-from aligner.cotraining import best_windows, pseudo_labels, two_way_prob
-from aligner.infer import predict_video, sentence_rows
-from aligner.losses import mil_nce
-from aligner.model import FeatureSpec, TANConfig
-from aligner.train import TrainConfig, train_items
+from aligner.tan.batching import Batch, VideoItem, collate, epoch_batches, make_window
+from aligner.tan.config import FeatureSpec, TANConfig, TrainConfig
+from aligner.tan.cotraining import best_windows, pseudo_labels, two_way_prob
+from aligner.tan.infer import predict_video, sentence_rows
+from aligner.tan.losses import mil_nce
+from aligner.tan.train import train_items
 from tests.toy_data import toy_items
 
 SPEC = FeatureSpec(("toy",), (48,), "toy-text", 32)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from aligner.batching import VideoItem
+from aligner.tan.batching import VideoItem
 
 TOY_CONCEPT_SEED = 1234  # the concepts are shared by every toy dataset, whatever its seed
 

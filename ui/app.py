@@ -5,14 +5,8 @@ Asks for the curator's name once per session, then shows the Queue, Review or St
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import streamlit as st
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `ui` importable as a package
-
-from ui import queue_page, review_page, state, stats_page  # noqa: E402
+from aligner.ui import queue_page, review_page, state, stats_page
 
 RENDERERS = {"Queue": queue_page.render, "Review": review_page.render, "Stats": stats_page.render}
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from aligner.infer import save_similarity
 from aligner.store import Store
+from aligner.tan.infer import save_similarity
 from aligner.workspace import Workspace, open_workspace
 
 WORDS = ("open the lid", "cut the board", "now we sand it", "thanks for watching",

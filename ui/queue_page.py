@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import streamlit as st
-
-from ui import state
+from aligner.ui import state
 
 QUEUE_LENGTH = 50  # sentences listed in the doubtful queue
 

@@ -7,11 +7,10 @@ someone else in between is reported, never silently overwritten.
 
 from __future__ import annotations
 
-import duckdb
 import streamlit as st
+from aligner.ui import state
 
 from aligner.errors import AlignerError
-from ui import state
 
 NUDGES_S = (-1.0, -0.5, 0.5, 1.0)  # boundary nudges offered next to start and end
 MIN_SPAN_S = 0.1  # a corrected window is at least this long
@@ -80,11 +79,8 @@ def decide(action: str, row: dict, rows: list[dict]) -> None:
             row["sentence_id"], action=action, curator=state.curator(),
             expected_version=row["version"], **kwargs,
         )  # fmt: skip
-    except AlignerError as err:  # StaleWriteError included: someone else decided in between
+    except AlignerError as err:  # StaleWriteError, StoreBusyError: nothing was written
         state.flash("error", f"Not saved: {err}")
-        return
-    except duckdb.Error as err:  # still busy after the retries: nothing was written
-        state.flash("error", f"Not saved, the store was busy ({type(err).__name__}): try again.")
         return
     idx = next(i for i, r in enumerate(rows) if r["sentence_id"] == row["sentence_id"])
     saved = f"Saved #{row['idx']}: {action.replace('_', ' ')}"

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
+from aligner.ui import alignment_picture, media, state
+from aligner.ui.frame_strip import frame_strip, strip_times
+from aligner.ui.player import player
 
 from aligner.errors import AlignerError
-from ui import alignment_picture, media, state
-from ui.frame_strip import frame_strip, strip_times
-from ui.player import player
 
 CLIP_MARGIN_S = 10.0  # seconds of video around a sentence's said + shown windows in its clip
 CLIP_GRID_S = 5.0  # clip bounds snap to this grid so neighbouring sentences share clips
@@ -117,7 +117,7 @@ def show_alignment(run: dict | None, video: dict, rows: list[dict], idx: int) ->
 
 def _laff_weights(run: dict | None, video_id: str) -> None:
     """Per-feature LAFF weights when the run reports them: this video's from the metrics key
-    `laff_weights_per_video` ({video_id: {feature: weight}}, written by `aligner.infer`), else a
+    `laff_weights_per_video` ({video_id: {feature: weight}}, written by `aligner.tan.infer`), else a
     `metrics` or `params` key with "laff" or "fusion_weights": {feature: weight or [weights]}."""
     if run is None:
         return

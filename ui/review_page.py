@@ -7,10 +7,10 @@ the actions. Below: the alignment picture, all sentences, and the sentence's his
 from __future__ import annotations
 
 import streamlit as st
+from aligner.ui import review_actions as act
+from aligner.ui import review_media, review_tables, state
 
 from aligner.store.review import REASONS
-from ui import review_actions as act
-from ui import review_media, review_tables, state
 
 REASON_LABELS = {"talking_head": "talking head", "off_screen": "off-screen",
                  "b_roll": "B-roll", "other": "other"}  # fmt: skip

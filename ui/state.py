@@ -14,8 +14,8 @@ from pathlib import Path
 import streamlit as st
 
 from aligner.errors import AlignerError
-from aligner.infer import SIMILARITY_DIR, similarity_path
 from aligner.store import Store
+from aligner.tan.infer import SIMILARITY_DIR, similarity_path
 from aligner.workspace import Workspace, open_workspace
 
 PAGES = ("Queue", "Review", "Stats")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import streamlit as st
+from aligner.ui import state
 
 from aligner.agreement import curator_agreement, model_agreement
-from ui import state
 
 OFFSET_BIN_S = 1.0  # histogram bin width of said -> shown offsets, seconds
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import duckdb
 
-from aligner.errors import AlignerError, StoreLockedError, first_line
+from aligner.errors import AlignerError, StoreBusyError, StoreLockedError, first_line
 from aligner.store.migrations import MIGRATIONS
 
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<prog>.*?) \(PID (?P<pid>\d+)\)")
@@ -76,9 +76,12 @@ class StoreCore:
         for attempt in range(CONFLICT_RETRIES):
             try:
                 return fn(*args, **kwargs)
-            except (duckdb.TransactionException, duckdb.ConstraintException):
+            except (duckdb.TransactionException, duckdb.ConstraintException) as err:
                 if attempt == CONFLICT_RETRIES - 1:
-                    raise
+                    raise StoreBusyError(
+                        f"the store was busy: {CONFLICT_RETRIES} tries conflicted with other"
+                        f" writers ({type(err).__name__}); nothing was written, try again"
+                    ) from err
                 time.sleep(CONFLICT_BACKOFF_S * (attempt + 1))
         return None
 

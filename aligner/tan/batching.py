@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
-if TYPE_CHECKING:
-    from aligner.train import TrainConfig
+from aligner.tan.background import background_seconds
+from aligner.tan.config import TrainConfig
 
 
 @dataclass
@@ -27,11 +27,9 @@ class VideoItem:
     label_start: np.ndarray | None = None  # (K,) the curator's visual window, nan = none
     label_end: np.ndarray | None = None
     sentence_ids: list[int] | None = None
-    background: np.ndarray | None = None  # (T,) bool, see `infer.background_seconds`
+    background: np.ndarray | None = None  # (T,) bool, see `background.background_seconds`
 
     def __post_init__(self) -> None:
-        from aligner.infer import background_seconds
-
         k = len(self.text)
         for name in ("label_alignable", "label_start", "label_end"):
             if getattr(self, name) is None:

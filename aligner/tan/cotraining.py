@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
-from aligner.batching import Batch
-from aligner.losses import NEG
-from aligner.model import TAN
-
-if TYPE_CHECKING:
-    from aligner.train import TrainConfig
+from aligner.tan.batching import Batch
+from aligner.tan.config import TrainConfig
+from aligner.tan.losses import NEG
+from aligner.tan.model import TAN
 
 PEAK_BOX_S = 10  # seconds: a sentence is confident when its probability gathers in such a box
 EXCLUSION_TAU = 0.07  # TAN's temperature between the softmax over sentences and over time

@@ -12,87 +12,21 @@ features and per-sentence vectors.
 
 This module is torch through and through; import it lazily (the CLI does).
 
-Checkpoints carry their config and the names/dims of the feature backbones they were trained on:
-`{"config": asdict(cfg), "features": {...}, "state_dict": ...}` (see `save_checkpoint`).
+Config dataclasses live in `aligner.tan.config`, checkpoint files in `aligner.tan.checkpoints`.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from aligner.errors import AlignerError
+from aligner.tan.config import FeatureSpec, TANConfig
 
-TEMPERATURE = 0.07  # tau of the cosine similarity (TAN, CLIP)
-WINDOW_S = 64  # seconds of video per training / inference window (TAN's seq_len)
-MAX_POSITIONS = 1024  # learned temporal positions (seconds) available to the joint encoder
 POS_INIT_STD = 0.01  # TAN initialises the temporal embedding with a small normal
-
-# presets as data: the default trains in minutes on 2 CPU cores; "paper" is TAN's size
-PRESETS: dict[str, dict[str, Any]] = {
-    "small": {"width": 128, "joint_layers": 2, "dual_layers": 2, "heads": 4},
-    "base": {"width": 256, "joint_layers": 2, "dual_layers": 2, "heads": 4},
-    "paper": {"width": 512, "joint_layers": 6, "dual_layers": 6, "heads": 8},
-}
-
-
-@dataclass(frozen=True)
-class TANConfig:
-    """Model hyper-parameters (the defaults are the "small" preset)."""
-
-    width: int = 128  # d, the token width of both encoders
-    joint_layers: int = 2
-    dual_layers: int = 2
-    heads: int = 4
-    ffn_mult: int = 4  # feed-forward width = ffn_mult * width
-    dropout: float = 0.1
-    input_dropout: float = 0.3  # on the input features: small datasets are memorised otherwise
-    temperature: float = TEMPERATURE
-    window_s: int = WINDOW_S  # training window; global inference interpolates its positions
-    max_positions: int = MAX_POSITIONS
-
-    @classmethod
-    def preset(cls, name: str, **overrides: Any) -> TANConfig:
-        if name not in PRESETS:
-            raise AlignerError(f"unknown model preset {name!r} (known: {', '.join(PRESETS)})")
-        return cls(**{**PRESETS[name], **overrides})
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TANConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    """Which feature backbones a model reads; a checkpoint is only valid with the same ones."""
-
-    visual: tuple[str, ...]
-    visual_dims: tuple[int, ...]
-    text: str
-    text_dim: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "visual": list(self.visual),
-            "visual_dims": list(self.visual_dims),
-            "text": self.text,
-            "text_dim": self.text_dim,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
-        return cls(
-            visual=tuple(data["visual"]),
-            visual_dims=tuple(int(d) for d in data["visual_dims"]),
-            text=str(data["text"]),
-            text_dim=int(data["text_dim"]),
-        )
 
 
 @dataclass
@@ -219,55 +153,3 @@ def _encoder(cfg: TANConfig, layers: int) -> nn.TransformerEncoder:
     )
     # no nested tensors: that fast path would treat padding differently in train and eval
     return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-
-
-# -- checkpoints -------------------------------------------------------------------------------
-def save_checkpoint(model: TAN, path: str | Path, *, extra: dict[str, Any] | None = None) -> Path:
-    """Write `{"config", "features", "state_dict", **extra}` to `path` (atomically)."""
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "config": asdict(model.cfg),
-        "features": model.spec.to_dict(),
-        "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
-        **(extra or {}),
-    }
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
-    return path
-
-
-def load_checkpoint(
-    path: str | Path, *, expect: FeatureSpec | None = None
-) -> tuple[TAN, dict[str, Any]]:
-    """Load a TAN checkpoint; returns `(model in eval mode, payload dict)`.
-
-    `expect` (the features about to be fed) must match the checkpoint's features, else a clear
-    `AlignerError`: a model trained on other backbones would silently produce noise.
-    """
-
-    path = Path(path)
-    if not path.is_file():
-        raise AlignerError(f"{path}: checkpoint not found (run `aligner train` first)")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        cfg = TANConfig.from_dict(payload["config"])
-        spec = FeatureSpec.from_dict(payload["features"])
-    except Exception as err:  # a truncated or foreign file: say which file
-        raise AlignerError(f"{path}: not a TAN checkpoint ({type(err).__name__}: {err})") from None
-    if expect is not None and expect != spec:
-        raise AlignerError(
-            f"{path}: trained on features {_describe(spec)}, but {_describe(expect)} were given;"
-            " compute those features or train a new model"
-        )
-    model = build_model(cfg, spec)
-    model.load_state_dict(payload["state_dict"])
-    model.eval()
-    return model, payload
-
-
-def _describe(spec: FeatureSpec) -> str:
-    visual = "+".join(f"{n}({d})" for n, d in zip(spec.visual, spec.visual_dims, strict=True))
-    return f"visual={visual} text={spec.text}({spec.text_dim})"

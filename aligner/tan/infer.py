@@ -31,13 +31,12 @@ from pathlib import Path
 import numpy as np
 
 from aligner.errors import AlignerError
+from aligner.tan.background import background_mass, background_seconds
 
 STRIDE_S = 16  # seconds between windows (TAN: a quarter of the 64 s window)
 SENTENCE_MARGIN_S = 64.0  # a sentence may be shown this many seconds before / after its ASR
 SPAN_DROP = math.log(2)  # start/end: similarity within ln 2 of the peak (prob >= half)
 WINDOWS_PER_FORWARD = 32  # windows batched into one forward pass
-BACKGROUND_COS = 0.9  # two seconds look alike above this cosine of their input features
-BACKGROUND_SHARE = 0.25  # a second that looks like this share of its video is background
 SIMILARITY_DIR = "similarity"
 MODES = ("window", "global")
 
@@ -101,31 +100,6 @@ def sentence_rows(pred: VideoPrediction) -> list[dict[str, float]]:
 
 
 # -- one video ---------------------------------------------------------------------------------
-def background_seconds(video: Sequence[np.ndarray]) -> np.ndarray:
-    """`(T,)` bool: seconds whose look recurs through the video (cosine of the input features
-    >= `BACKGROUND_COS` with >= `BACKGROUND_SHARE` of all seconds), i.e. the talking head or
-    the studio shot that fills instructional videos between the things they show."""
-    t = min(v.shape[0] for v in video)
-    if t == 0:
-        return np.zeros(0, dtype=bool)
-    x = np.concatenate([_unit_rows(np.asarray(v[:t], np.float32)) for v in video], axis=1)
-    x /= np.sqrt(len(video))  # unit rows again: the mean cosine over backbones
-    alike = (x @ x.T >= BACKGROUND_COS).mean(axis=1)  # (T,)
-    return alike >= BACKGROUND_SHARE
-
-
-def background_mass(sim: np.ndarray, background: np.ndarray) -> np.ndarray:
-    """`(K,)` share of each sentence's softmax-over-time probability on background seconds."""
-    z = sim - sim.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    p /= p.sum(axis=1, keepdims=True)
-    return (p * background[None]).sum(axis=1)
-
-
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-8)
-
-
 def predict_video(
     model,
     video: Sequence[np.ndarray],
@@ -294,12 +268,12 @@ def predict_dataset(
     into a run with model "tan"; with `baselines`, also a "tan-stage1" run from the sibling
     stage-1 checkpoint when it exists (evaluation reports it as "TAN before co-training")."""
     from aligner.store import Store
-    from aligner.train import CHECKPOINT_NAME, STAGE1_SUFFIX
+    from aligner.tan.checkpoints import default_checkpoint, stage1_sibling
 
-    path = Path(checkpoint) if checkpoint else ws.root / "checkpoints" / CHECKPOINT_NAME
+    path = Path(checkpoint) if checkpoint else default_checkpoint(ws)
     with Store(ws.db_path) as store:
         summary = predict_run(ws, store, path, model_name="tan", mode=mode, progress=progress)
-        stage1 = path.with_name(path.name.removesuffix(".pt") + STAGE1_SUFFIX)
+        stage1 = stage1_sibling(path)
         if baselines and stage1.is_file():
             base = predict_run(ws, store, stage1, model_name="tan-stage1", mode=mode,
                                progress=progress)  # fmt: skip
@@ -313,7 +287,7 @@ def predict_run(
     """One `runs` row (kind "predict") with predictions + similarity files for every video."""
     from tqdm import tqdm
 
-    from aligner.model import load_checkpoint
+    from aligner.tan.checkpoints import load_checkpoint
 
     model, payload = load_checkpoint(checkpoint)
     started = time.perf_counter()

@@ -43,43 +43,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from aligner.batching import Batch, VideoItem, epoch_batches, fixed_batches, split_videos
-from aligner.cotraining import ema_update, pseudo_labels
 from aligner.errors import AlignerError
 from aligner.features.text import DEFAULT_TEXT
 from aligner.features.visual import DEFAULT_VISUAL
-from aligner.losses import NEG, total_loss
-from aligner.model import TAN, FeatureSpec, TANConfig, build_model, save_checkpoint
+from aligner.tan.batching import Batch, VideoItem, epoch_batches, fixed_batches, split_videos
+from aligner.tan.checkpoints import default_checkpoint, save_checkpoint, stage1_sibling
+from aligner.tan.config import FeatureSpec, TANConfig, TrainConfig
+from aligner.tan.cotraining import ema_update, pseudo_labels
+from aligner.tan.losses import NEG, total_loss
+from aligner.tan.model import TAN, build_model
 
-CHECKPOINT_NAME = "tan.pt"
-STAGE1_SUFFIX = ".stage1.pt"  # sibling checkpoint: the model before co-training
 VAL_SLACK_S = 5  # validation: a peak this close to the target window counts as agreeing
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation and loss settings (the model's shape is `TANConfig`)."""
-
-    stage1_epochs: int = 12
-    stage2_epochs: int = 6
-    batch_videos: int = 8  # windows per batch, each from a different video
-    window_s: int = 64  # random window length, seconds
-    max_sentences: int = 48  # per window; more are subsampled
-    pos_margin_s: float = 0.0  # k: positives = ASR span +- k seconds
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    ema_momentum: float = 0.999
-    agree_iou: float = 0.5  # joint and dual windows agree at this IoU
-    confident_fraction: float = 0.5  # stage 2 trains on this most-confident share of sentences
-    video_loss_weight: float = 0.5
-    align_loss_weight: float = 1.0
-    label_weight: float = 4.0  # weight of a curator-labelled sentence in the losses
-    val_fraction: float = 0.15  # videos held out for early stopping
-    min_val_videos: int = 5  # fewer videos than this: no held-out split
-    patience: int = 4  # epochs without a better validation error before stopping a stage
-    min_epoch_share: float = 0.5  # early stopping judges only the second half of a stage
-    min_batches: int = 12  # per epoch: small datasets take more random windows per video
 
 
 @dataclass
@@ -266,7 +240,7 @@ def train_dataset(
     tcfg = train_config or TrainConfig()
     if epochs is not None:
         tcfg = replace(tcfg, stage1_epochs=epochs, stage2_epochs=math.ceil(epochs / 2))
-    out = Path(out) if out else ws.subdir("checkpoints") / CHECKPOINT_NAME
+    out = Path(out) if out else default_checkpoint(ws)
     started = time.perf_counter()
     with Store(ws.db_path) as store:
         items, spec, skipped = load_items(ws, store, visual=visual, text=text)
@@ -281,7 +255,7 @@ def train_dataset(
             store.finish_run(run_id, status="failed")
             raise
         extra = {"history": result.history, "val_videos": result.val_videos}
-        stage1 = out.with_name(out.name.removesuffix(".pt") + STAGE1_SUFFIX)
+        stage1 = stage1_sibling(out)
         save_checkpoint(_with_state(result.model, result.stage1_state), stage1, extra={"stage": 1})
         save_checkpoint(result.model, out, extra={"stage": 2, **extra})
         seconds = time.perf_counter() - started

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 import torch.nn.functional as F
 
-from aligner.batching import Batch
-
-if TYPE_CHECKING:
-    from aligner.train import TrainConfig
+from aligner.tan.batching import Batch
+from aligner.tan.config import TrainConfig
 
 NEG = -1e4  # logit for masked cells: exp() underflows to 0 without NaNs in fp32
 

@@ -1,0 +1,81 @@
+"""Checkpoint files: where they live, and how they are written and read.
+
+A checkpoint carries its config and the names/dims of the feature backbones it was trained on:
+`{"config": asdict(cfg), "features": {...}, "state_dict": ..., **extra}`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from aligner.errors import AlignerError
+from aligner.tan.config import FeatureSpec, TANConfig
+from aligner.tan.model import TAN, build_model
+
+CHECKPOINTS_DIR = "checkpoints"  # under the workspace root
+CHECKPOINT_NAME = "tan.pt"
+STAGE1_SUFFIX = ".stage1.pt"  # sibling checkpoint: the model before co-training
+
+
+def default_checkpoint(ws) -> Path:
+    """The checkpoint `train` writes and `predict` reads when none is named."""
+    return ws.root / CHECKPOINTS_DIR / CHECKPOINT_NAME
+
+
+def stage1_sibling(path: Path) -> Path:
+    """The stage-1 (before co-training) checkpoint written beside `path`."""
+    return path.with_name(path.name.removesuffix(".pt") + STAGE1_SUFFIX)
+
+
+def save_checkpoint(model: TAN, path: str | Path, *, extra: dict[str, Any] | None = None) -> Path:
+    """Write `{"config", "features", "state_dict", **extra}` to `path` (atomically)."""
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "config": asdict(model.cfg),
+        "features": model.spec.to_dict(),
+        "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
+        **(extra or {}),
+    }
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_checkpoint(
+    path: str | Path, *, expect: FeatureSpec | None = None
+) -> tuple[TAN, dict[str, Any]]:
+    """Load a TAN checkpoint; returns `(model in eval mode, payload dict)`.
+
+    `expect` (the features about to be fed) must match the checkpoint's features, else a clear
+    `AlignerError`: a model trained on other backbones would silently produce noise.
+    """
+
+    path = Path(path)
+    if not path.is_file():
+        raise AlignerError(f"{path}: checkpoint not found (run `aligner train` first)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        cfg = TANConfig.from_dict(payload["config"])
+        spec = FeatureSpec.from_dict(payload["features"])
+    except Exception as err:  # a truncated or foreign file: say which file
+        raise AlignerError(f"{path}: not a TAN checkpoint ({type(err).__name__}: {err})") from None
+    if expect is not None and expect != spec:
+        raise AlignerError(
+            f"{path}: trained on features {_describe(spec)}, but {_describe(expect)} were given;"
+            " compute those features or train a new model"
+        )
+    model = build_model(cfg, spec)
+    model.load_state_dict(payload["state_dict"])
+    model.eval()
+    return model, payload
+
+
+def _describe(spec: FeatureSpec) -> str:
+    visual = "+".join(f"{n}({d})" for n, d in zip(spec.visual, spec.visual_dims, strict=True))
+    return f"visual={visual} text={spec.text}({spec.text_dim})"

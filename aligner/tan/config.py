@@ -1,0 +1,100 @@
+"""Typed configuration of the model (`TANConfig`), of its inputs (`FeatureSpec`) and of training
+(`TrainConfig`). A leaf module: no torch, no other aligner module but errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from aligner.errors import AlignerError
+
+TEMPERATURE = 0.07  # tau of the cosine similarity (TAN, CLIP)
+WINDOW_S = 64  # seconds of video per training / inference window (TAN's seq_len)
+MAX_POSITIONS = 1024  # learned temporal positions (seconds) available to the joint encoder
+
+# presets as data: the default trains in minutes on 2 CPU cores; "paper" is TAN's size
+PRESETS: dict[str, dict[str, Any]] = {
+    "small": {"width": 128, "joint_layers": 2, "dual_layers": 2, "heads": 4},
+    "base": {"width": 256, "joint_layers": 2, "dual_layers": 2, "heads": 4},
+    "paper": {"width": 512, "joint_layers": 6, "dual_layers": 6, "heads": 8},
+}
+
+
+@dataclass(frozen=True)
+class TANConfig:
+    """Model hyper-parameters (the defaults are the "small" preset)."""
+
+    width: int = 128  # d, the token width of both encoders
+    joint_layers: int = 2
+    dual_layers: int = 2
+    heads: int = 4
+    ffn_mult: int = 4  # feed-forward width = ffn_mult * width
+    dropout: float = 0.1
+    input_dropout: float = 0.3  # on the input features: small datasets are memorised otherwise
+    temperature: float = TEMPERATURE
+    window_s: int = WINDOW_S  # training window; global inference interpolates its positions
+    max_positions: int = MAX_POSITIONS
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> TANConfig:
+        if name not in PRESETS:
+            raise AlignerError(f"unknown model preset {name!r} (known: {', '.join(PRESETS)})")
+        return cls(**{**PRESETS[name], **overrides})
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TANConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which feature backbones a model reads; a checkpoint is only valid with the same ones."""
+
+    visual: tuple[str, ...]
+    visual_dims: tuple[int, ...]
+    text: str
+    text_dim: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "visual": list(self.visual),
+            "visual_dims": list(self.visual_dims),
+            "text": self.text,
+            "text_dim": self.text_dim,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
+        return cls(
+            visual=tuple(data["visual"]),
+            visual_dims=tuple(int(d) for d in data["visual_dims"]),
+            text=str(data["text"]),
+            text_dim=int(data["text_dim"]),
+        )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and loss settings (the model's shape is `TANConfig`)."""
+
+    stage1_epochs: int = 12
+    stage2_epochs: int = 6
+    batch_videos: int = 8  # windows per batch, each from a different video
+    window_s: int = 64  # random window length, seconds
+    max_sentences: int = 48  # per window; more are subsampled
+    pos_margin_s: float = 0.0  # k: positives = ASR span +- k seconds
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    ema_momentum: float = 0.999
+    agree_iou: float = 0.5  # joint and dual windows agree at this IoU
+    confident_fraction: float = 0.5  # stage 2 trains on this most-confident share of sentences
+    video_loss_weight: float = 0.5
+    align_loss_weight: float = 1.0
+    label_weight: float = 4.0  # weight of a curator-labelled sentence in the losses
+    val_fraction: float = 0.15  # videos held out for early stopping
+    min_val_videos: int = 5  # fewer videos than this: no held-out split
+    patience: int = 4  # epochs without a better validation error before stopping a stage
+    min_epoch_share: float = 0.5  # early stopping judges only the second half of a stage
+    min_batches: int = 12  # per epoch: small datasets take more random windows per video

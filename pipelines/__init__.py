@@ -1,0 +1,2 @@
+"""Ray Data / Ray Train adapters over the same stage functions as the local path (installed as
+`aligner.pipelines`; extra `scale`)."""
