@@ -15,15 +15,14 @@ store exported twice gives byte-identical files (sorted keys, rounded floats, no
 from __future__ import annotations
 
 import csv
-import io
 import itertools
 import json
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aligner.atomic import atomic_write
 from aligner.errors import AlignerError
 from aligner.subtitles import Cue, srt_text, vtt_text
 from aligner.workspace import Workspace
@@ -190,17 +189,6 @@ def _rounded(record: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- writers -----------------------------------------------------------------------------------
-def _atomic_write(out: Path, write: Callable[[io.TextIOBase], None], *, mode: str = "w") -> None:
-    """Write to a temporary file beside `out`, then rename: an interrupted export leaves no
-    half-written file behind."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".partial")
-    newline = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
-    with open(tmp, mode, **newline) as fh:
-        write(fh)
-    os.replace(tmp, out)
-
-
 def _by_video(records: Iterable[dict]) -> Iterator[tuple[str, list[dict]]]:
     for video_id, group in itertools.groupby(records, key=lambda r: r["video_id"]):
         yield video_id, list(group)
@@ -219,7 +207,7 @@ def _write_json_object(out: Path, items: Iterator[tuple[str, Any]]) -> None:
             fh.write(("," if n else "") + "\n" + _json(key) + ": " + _json(value))
         fh.write("\n}\n")
 
-    _atomic_write(out, write)
+    atomic_write(out, write, mode="w")
 
 
 def write_howto100m(records: Iterable[dict], out: Path) -> None:
@@ -252,7 +240,7 @@ def write_jsonl(records: Iterable[dict], out: Path) -> None:
         for record in records:
             fh.write(_json({k: record[k] for k in FIELDS}) + "\n")
 
-    _atomic_write(out, write)
+    atomic_write(out, write, mode="w")
 
 
 def write_csv(records: Iterable[dict], out: Path) -> None:
@@ -262,7 +250,7 @@ def write_csv(records: Iterable[dict], out: Path) -> None:
         for record in records:
             writer.writerow([_csv_cell(k, record[k]) for k in FIELDS])
 
-    _atomic_write(out, write)
+    atomic_write(out, write, mode="w")
 
 
 def _csv_cell(key: str, value: Any) -> str:
@@ -289,7 +277,7 @@ def write_parquet(records: Iterable[dict], out: Path) -> None:
                 columns = {name: [r[name] for r in batch] for name in FIELDS}
                 writer.write_table(pa.table(columns, schema=schema))
 
-    _atomic_write(out, write, mode="wb")
+    atomic_write(out, write)
 
 
 def _batches(records: Iterable[dict], size: int) -> Iterator[list[dict]]:
@@ -311,7 +299,9 @@ def _write_subtitles(records: Iterable[dict], out: Path, fmt: str) -> None:
         # cue start times must not go backwards (WebVTT), and aligned windows may reorder
         rows.sort(key=lambda r: (r["start"], r["idx"]))
         cues = [Cue(r["start"], r["end"], r["text"]) for r in rows]
-        _atomic_write(out / f"{video_id}.{fmt}", lambda fh, cues=cues: fh.write(render(cues)))
+        atomic_write(
+            out / f"{video_id}.{fmt}", lambda fh, cues=cues: fh.write(render(cues)), mode="w"
+        )
 
 
 WRITERS: dict[str, Callable[[Iterable[dict], Path], None]] = {

@@ -235,7 +235,7 @@ def test_format_reads_back_and_is_byte_identical(ws, tmp_path, fmt):
         if fmt not in ("vtt", "srt"):
             assert alignable == expected[key]["alignable"]
     assert summary.n_records == 6 and summary.n_videos == 2
-    assert not list(tmp_path.rglob("*.partial"))
+    assert not list(tmp_path.rglob("*.tmp"))
 
 
 def _tree_bytes(path: Path) -> dict[str, bytes]:

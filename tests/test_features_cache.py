@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from aligner import atomic as atomic_module
 from aligner.features import cache as cache_module
 from aligner.features import load_video_features
 from aligner.features.cache import FeatureCache
@@ -86,7 +87,7 @@ def test_crash_while_writing_keeps_the_old_entry_valid(ws, monkeypatch):
         assert Path(src).stat().st_size > 0
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cache_module.os, "replace", killed)
+    monkeypatch.setattr(atomic_module.os, "replace", killed)
     with pytest.raises(KeyboardInterrupt):
         cache.save("v1", video, np.zeros((3, old.shape[1]), np.float32))
     monkeypatch.undo()

@@ -60,7 +60,7 @@ def test_unknown_text_model_is_one_clear_error(tmp_path):
 
 
 def test_text_cache_notices_writes_by_another_process(ws, monkeypatch):
-    from aligner.features.cache import atomic_write
+    from aligner.atomic import atomic_write
     from aligner.features.text import text_key
 
     load_text_features(ws, ["whisk the eggs"])

@@ -13,16 +13,14 @@ size, model identity, descriptor version), so a changed parameter lands in anoth
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import re
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from aligner.atomic import atomic_save_npy, atomic_write_json
 
 CACHE_FORMAT = 1  # sidecar format version
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
@@ -31,29 +29,6 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
 def safe_name(text: str) -> str:
     """A file-system-safe rendering of a key or id (no slashes, no spaces)."""
     return _UNSAFE.sub("_", text).strip("._") or "_"
-
-
-def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
-    """Write `path` through `write(fileobj)` into a temp file beside it, then `os.replace`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    atomic_write(path, lambda f: np.save(f, array, allow_pickle=False))
-
-
-def atomic_write_json(path: Path, data: dict[str, Any]) -> None:
-    atomic_write(path, lambda f: f.write(json.dumps(data, sort_keys=True).encode()))
 
 
 def file_stamp(path: Path) -> dict[str, int] | None:

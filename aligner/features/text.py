@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from aligner.atomic import atomic_write
 from aligner.errors import AlignerError
-from aligner.features.cache import atomic_write, file_stamp, safe_name
+from aligner.features.cache import file_stamp, safe_name
 from aligner.features.visual import _model_identity, cannot_load, l2_normalise
 
 DEFAULT_TEXT = "minilm"

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from aligner.atomic import atomic_write
 from aligner.errors import AlignerError
 from aligner.tan.config import FeatureSpec, TANConfig
 from aligner.tan.model import TAN, build_model
@@ -33,18 +34,13 @@ def stage1_sibling(path: Path) -> Path:
 def save_checkpoint(model: TAN, path: str | Path, *, extra: dict[str, Any] | None = None) -> Path:
     """Write `{"config", "features", "state_dict", **extra}` to `path` (atomically)."""
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "config": asdict(model.cfg),
         "features": model.spec.to_dict(),
         "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
         **(extra or {}),
     }
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
-    return path
+    return atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def load_checkpoint(
