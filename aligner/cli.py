@@ -35,7 +35,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_ingest, _add_features, _add_train, _add_predict, _add_auto_align,
-                _add_evaluate, _add_export, _add_review):  # fmt: skip
+                _add_evaluate, _add_export, _add_review, _add_users):  # fmt: skip
         add(sub)
     return parser
 
@@ -248,3 +248,48 @@ def _run_review(args) -> int:
     from aligner.review_launcher import launch_review
 
     return launch_review(_workspace(args), port=args.port)
+
+
+# -- users -------------------------------------------------------------------------------------
+def _add_users(sub) -> None:
+    p = sub.add_parser("users", help="who may sign in to the review app")
+    users = p.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    add = users.add_parser("add", help="add (or replace) a user with a password")
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("--dataset", metavar="DATASET", help="users file DATASET/.aligner/users.json")
+    add.add_argument("--file", metavar="PATH", help="the users file (instead of --dataset)")
+    add.add_argument("--admin", action="store_true", help="may adjudicate and export")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add.add_argument("--oidc-only", action="store_true", help="no password: sign in via st.login")
+    add.set_defaults(run=_run_users_add)
+
+
+def _users_file(args):
+    from pathlib import Path
+
+    from aligner.users import USERS_FILE
+    from aligner.workspace import open_workspace
+
+    if args.file:
+        return Path(args.file)
+    if not args.dataset:
+        raise AlignerError("say where the users file is: --dataset DATASET or --file PATH")
+    return open_workspace(args.dataset).root / USERS_FILE
+
+
+def _run_users_add(args) -> int:
+    import getpass
+
+    from aligner.users import add_user
+
+    password = None
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif not args.oidc_only:
+        password = getpass.getpass(f"password for {args.name}: ")
+        if getpass.getpass("again: ") != password:
+            raise AlignerError("the two passwords differ; nothing was written")
+    path = _users_file(args)
+    add_user(path, args.name, password, role="admin" if args.admin else "curator")
+    print(f"{path}: user {args.name!r} saved ({'admin' if args.admin else 'curator'})")
+    return 0

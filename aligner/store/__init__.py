@@ -5,6 +5,8 @@
   catalog.py   videos and sentences (written by ingest)
   runs.py      runs and predictions (written by train / predict / auto-align)
   review.py    labels, label history, claims, review queue (written by the review app)
+  curators.py  each curator's place, presence on a video, sign-in sessions
+  adjudication.py  disagreements between curators and their resolution
   exports.py   joins behind the cleaned-dataset export
 """
 
@@ -12,14 +14,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from aligner.store.adjudication import AdjudicationQueries
 from aligner.store.catalog import CatalogQueries
 from aligner.store.core import StoreCore
+from aligner.store.curators import CuratorQueries
 from aligner.store.exports import ExportQueries
 from aligner.store.review import ReviewQueries
 from aligner.store.runs import RunQueries
 
 
-class Store(CatalogQueries, RunQueries, ReviewQueries, ExportQueries, StoreCore):
+class Store(
+    CatalogQueries,
+    RunQueries,
+    ReviewQueries,
+    CuratorQueries,
+    AdjudicationQueries,
+    ExportQueries,
+    StoreCore,
+):
     """`Store(path)` opens (creating and migrating) the DuckDB file at `path`."""
 
 

@@ -116,7 +116,44 @@ CREATE TABLE review_doubt (
 );
 """
 
+# review app for a day's work (40-49): where each curator was, who is on a video now, and
+# sign-in sessions (only a hash of the token is stored)
+REVIEW_PLACE = """
+CREATE TABLE review_place (
+    curator     TEXT PRIMARY KEY,
+    video_id    TEXT NOT NULL,
+    sentence_id BIGINT,
+    updated_at  TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+CREATE TABLE presence (
+    video_id    TEXT NOT NULL,
+    curator     TEXT NOT NULL,
+    sentence_id BIGINT,
+    seen_at     TIMESTAMP NOT NULL,
+    PRIMARY KEY (video_id, curator)
+);
+CREATE TABLE review_sessions (
+    token_hash  TEXT PRIMARY KEY,           -- sha256 of the cookie's token
+    curator     TEXT NOT NULL,
+    role        TEXT NOT NULL,              -- curator | admin
+    expires_at  TIMESTAMP NOT NULL
+);
+"""
+
+# an admin's resolution of a disagreement between curators; `event_id` is the decision it wrote
+ADJUDICATIONS = """
+CREATE TABLE adjudications (
+    sentence_id  BIGINT PRIMARY KEY,
+    resolved_by  TEXT NOT NULL,
+    chosen       TEXT NOT NULL,              -- the curator whose decision was taken
+    event_id     BIGINT NOT NULL,
+    resolved_at  TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", INITIAL_SCHEMA),
     Migration(20, "review doubt cache", REVIEW_DOUBT),
+    Migration(40, "review place, presence and sign-in sessions", REVIEW_PLACE),
+    Migration(41, "adjudications", ADJUDICATIONS),
 ]

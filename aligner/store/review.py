@@ -126,6 +126,31 @@ class ReviewQueries:
         """The version a client must pass as `expected_version` (0 when never decided)."""
         return self._label_state(self.con, sentence_id)[1]
 
+    def label(self, sentence_id: int) -> dict[str, Any] | None:
+        """The current label of one sentence (keys `LABEL_FIELDS`), or None when undecided."""
+        return self._label_row(self.con, sentence_id)
+
+    def sentence_number(self, sentence_id: int) -> int | None:
+        """The sentence's number in its video as curators see it (1-based)."""
+        rows = self.query("SELECT idx FROM sentences WHERE sentence_id = ?", [sentence_id])
+        return int(rows[0][0]) + 1 if rows else None
+
+    def overwrites_of(self, curator: str, video_id: str, *, limit: int = 5) -> list[dict]:
+        """Newest decisions by others that replaced one of `curator`'s in a video: number (1-based),
+        curator, created_at, before_value / after_value (dicts)."""
+        rows = self.query_dicts(
+            "SELECT s.idx + 1 AS number, e.curator, e.created_at, e.before_value, e.after_value"
+            " FROM label_events e JOIN sentences s USING (sentence_id)"
+            " WHERE s.video_id = ? AND e.curator <> ? AND e.action <> 'undo'"
+            " AND json_extract_string(e.before_value, '$.curator') = ?"
+            " ORDER BY e.event_id DESC LIMIT ?",
+            [video_id, curator, curator, int(limit)],
+        )
+        for row in rows:
+            row["before_value"] = json.loads(row["before_value"] or "null")
+            row["after_value"] = json.loads(row["after_value"] or "null")
+        return rows
+
     def label_history(self, sentence_id: int) -> list[dict[str, Any]]:
         """Every `label_events` row of a sentence, oldest first; before/after decoded to dicts."""
         rows = self._events(self.con, sentence_id)
@@ -195,16 +220,23 @@ class ReviewQueries:
 
     # -- queue --------------------------------------------------------------------------------
     def video_progress(self) -> list[dict[str, Any]]:
-        """Per video: n_sentences, n_reviewed (decided, not skipped), claimed_by; by video id."""
+        """Per video: n_sentences, n_reviewed (decided, not skipped), claimed_by (who is on it
+        now: a live claim or presence in the review app, comma-separated); by video id."""
+        from aligner.store.curators import PRESENCE_TTL_S
+
         return self.query_dicts(
-            "SELECT v.video_id, v.duration, count(s.sentence_id) AS n_sentences,"
+            "WITH here AS (SELECT video_id, curator FROM claims"
+            "  WHERE expires_at > CAST(now() AS TIMESTAMP) UNION SELECT video_id, curator"
+            "  FROM presence WHERE seen_at > CAST(now() AS TIMESTAMP) - to_seconds(?)),"
+            " who AS (SELECT video_id, string_agg(curator, ', ' ORDER BY curator) AS claimed_by"
+            "  FROM here GROUP BY video_id)"
+            " SELECT v.video_id, v.duration, count(s.sentence_id) AS n_sentences,"
             " count(l.sentence_id) FILTER (WHERE l.status <> 'skipped') AS n_reviewed,"
-            " any_value(c.curator) AS claimed_by"
+            " any_value(w.claimed_by) AS claimed_by"
             " FROM videos v LEFT JOIN sentences s USING (video_id)"
-            " LEFT JOIN labels l USING (sentence_id)"
-            " LEFT JOIN claims c ON c.video_id = v.video_id"
-            "  AND c.expires_at > CAST(now() AS TIMESTAMP)"
-            " WHERE v.status = 'ok' GROUP BY v.video_id, v.duration ORDER BY v.video_id"
+            " LEFT JOIN labels l USING (sentence_id) LEFT JOIN who w ON w.video_id = v.video_id"
+            " WHERE v.status = 'ok' GROUP BY v.video_id, v.duration ORDER BY v.video_id",
+            [PRESENCE_TTL_S],
         )
 
     def review_queue(
@@ -288,15 +320,18 @@ class ReviewQueries:
             [PEAK_SCALE_S, GAP_SCALE_S, run_id],
         )
 
-    def standing_decisions(self) -> list[dict[str, Any]]:
+    def standing_decisions(self, *, exclude_events: set[int] | None = None) -> list[dict[str, Any]]:
         """Each curator's own standing decision per sentence (skips left out), from the history.
 
-        What curator-vs-curator agreement compares: a decision survives until undone.
+        What curator-vs-curator agreement compares: a decision survives until undone. Events in
+        `exclude_events` are read as if they never happened (an adjudicator's resolutions).
         """
         rows = self.query_dicts(
             "SELECT event_id, sentence_id, curator, action, after_value FROM label_events"
             " ORDER BY sentence_id, event_id"
         )
+        if exclude_events:
+            rows = [r for r in rows if r["event_id"] not in exclude_events]
         by_sentence: dict[int, list[dict]] = {}
         for row in rows:
             by_sentence.setdefault(row["sentence_id"], []).append(row)
@@ -308,7 +343,8 @@ class ReviewQueries:
                     out[(sentence_id, event["curator"])] = {
                         "sentence_id": sentence_id, "curator": event["curator"],
                         "alignable": value["alignable"], "start": value["start"],
-                        "end": value["end"],
+                        "end": value["end"], "reason": value.get("reason"),
+                        "event_id": event["event_id"],
                     }  # fmt: skip
         return list(out.values())
 
