@@ -138,7 +138,8 @@ def _review_by_keyboard(page) -> dict:
     assert [e["n"] for e in entries] == numbers  # each key decided the sentence on screen
     shown = [(e["t_shown"] - e["t_key"]) / 1000 for e in entries]
     saved = [(e["t_acked"] - e["t_key"]) / 1000 for e in entries]
-    return {"n": len(entries), "shown_s": shown, "saved_s": saved}
+    server = [e["server_ms"] / 1000 for e in entries]
+    return {"n": len(entries), "shown_s": shown, "saved_s": saved, "server_s": server}
 
 
 def _one_correction(page) -> dict:
@@ -252,6 +253,8 @@ def _write_results(got: dict) -> dict:
         "n_keys": len(saved),
         "shown_s": {"median": statistics.median(shown), "p90": _p90(shown)},
         "saved_s": {"median": statistics.median(saved), "p90": _p90(saved), "max": max(saved)},
+        # the server's part of "saved": callback + fragment run (the rest: browser and transport)
+        "server_s": {"median": statistics.median(got["keyed"]["server_s"])},
         "correction_s": got["correction"]["seconds"],
         "targets_s": TARGETS_S,
         "load_average_1min": os.getloadavg()[0],  # a shared machine: context for the figures

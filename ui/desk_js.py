@@ -218,7 +218,7 @@ export default function (component) {
       S.pending = S.pending.filter((op) => op.id !== ack.id);
       delete S.optimistic[ack.sid];
       const entry = S.log.find((e) => e.op === ack.id);
-      if (entry) entry.t_acked = performance.now();
+      if (entry) { entry.t_acked = performance.now(); entry.server_ms = data.server_ms; }
       if (ack.ok) S.versions[ack.sid] = Math.max(S.versions[ack.sid] || 0, ack.version);
       status(ack.ok ? "ok" : "err", ack.message);
       if (ack.kind === "undo" && ack.ok) {

@@ -30,6 +30,9 @@ def recent_acks() -> list[dict]:
 
 def apply_client() -> None:
     """Callback of the desk: apply the operations it reports that were not applied yet."""
+    import time
+
+    st.session_state["_applied_at"] = time.perf_counter()
     apply_ops(desk.client_state().get("ops") or [])
 
 
@@ -61,7 +64,7 @@ def _run(op: dict) -> dict:
 def _decide(op: dict) -> dict:
     s, me = state.store(), state.curator()
     sid, action = int(op["sid"]), str(op["action"])
-    number = s.sentence_number(sid)
+    number = s.sentence_number(sid)  # not the page's word for it: only what the store says
     base = {"sid": sid, "action": action}
     if number is None or action not in VERBS:
         return {**base, "ok": False, "message": "Not saved: unknown sentence or action."}

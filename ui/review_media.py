@@ -19,13 +19,13 @@ STRIP_MARGIN_S = 3.0  # seconds shown before and after the union of the windows
 MAX_FRAMES = 48  # a very long window is sampled more sparsely instead
 
 
-@st.cache_data(show_spinner=False, max_entries=24)
+@st.cache_resource(show_spinner=False, max_entries=24)  # immutable str: no copy per rerun
 def _clip_url(path: str, mtime: float, start: float, end: float, cache_dir: str):
     data, offset = media.clip(Path(path), start, end, Path(cache_dir))
     return media.data_url(data, "video/mp4"), offset
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_resource(show_spinner=False, max_entries=64)
 def _thumb_urls(path: str, mtime: float, times: tuple[float, ...], cache_dir: str) -> list[str]:
     jpegs = media.thumbnails(Path(path), list(times), Path(cache_dir))
     return [media.data_url(j, "image/jpeg") if j else "" for j in jpegs]

@@ -9,6 +9,7 @@ picture, every sentence, and the current sentence's history.
 from __future__ import annotations
 
 import itertools
+import time
 
 import streamlit as st
 from aligner.ui import desk, review_media, review_tables, state
@@ -19,6 +20,7 @@ from aligner.store.review import REASONS
 REASON_LABELS = {"talking_head": "talking head", "off_screen": "off-screen",
                  "b_roll": "B-roll", "other": "other"}  # fmt: skip
 PRESENCE_REFRESH_S = 4.0  # the desk fragment reruns this often to show who else is here
+RUN_MAX_AGE_S = 30.0  # the desk looks up the newest run at most this often
 _NAV_TOKENS = itertools.count(1)
 
 
@@ -82,8 +84,22 @@ def _notices(s, video_id: str) -> list[str]:
     ]
 
 
-def _desk_data(s, video: dict, rows: list[dict], row: dict, nav: dict, client: dict) -> dict:
+def _others(s, video_id: str, rows: list[dict]) -> tuple[list[dict], list[str]]:
+    """Who else is on the video, and overwrites of this curator's decisions: re-read at most
+    every `PRESENCE_REFRESH_S` - 0.5 s (a decision's rerun reuses them: it must be quick)."""
+    cached, now = st.session_state.get("_others"), time.monotonic()
+    if cached and cached[0] == video_id and now - cached[1] < PRESENCE_REFRESH_S - 0.5:
+        return cached[2], cached[3]
     numbers = {r["sentence_id"]: r["idx"] + 1 for r in rows}
+    present = [{"curator": p["curator"], "n": numbers.get(p["sentence_id"])}
+               for p in s.present(video_id)]  # fmt: skip
+    notices = _notices(s, video_id)
+    st.session_state["_others"] = (video_id, now, present, notices)
+    return present, notices
+
+
+def _desk_data(s, video: dict, rows: list[dict], row: dict, nav: dict, client: dict) -> dict:
+    present, notices = _others(s, video["video_id"], rows)
     path = review_media.video_file(video)
     settings = state.settings()
     clip = strip = None
@@ -93,46 +109,53 @@ def _desk_data(s, video: dict, rows: list[dict], row: dict, nav: dict, client: d
     return {
         "rows": [desk.desk_row(r) for r in rows], "nav": {"token": nav["token"], "sid": nav["sid"]},
         "clip": clip, "strip": strip, "acks": act.recent_acks(), "curator": state.curator(),
-        "presence": [{"curator": p["curator"], "n": numbers.get(p["sentence_id"])}
-                     for p in s.present(video["video_id"])],
-        "notices": _notices(s, video["video_id"]), "keys": settings.keys,
+        "presence": present, "notices": notices, "keys": settings.keys,
         "nudge_s": settings.nudge_s, "reasons": [[r, REASON_LABELS[r]] for r in REASONS],
         "reason_labels": REASON_LABELS, "fps": float(video.get("fps") or 25.0),
         "unlikely_below": desk.UNLIKELY_BELOW,
     }  # fmt: skip
 
 
-def _presence_due(video_id: str, sid: int) -> bool:
-    """Write presence on a move, else at most every `PRESENCE_REFRESH_S` (spares a write per
-    decision)."""
-    import time
-
-    last = st.session_state.get("_presence")
-    now = time.monotonic()
-    if last and last[0] == (video_id, sid) and now - last[1] < PRESENCE_REFRESH_S - 0.5:
-        return False
-    st.session_state["_presence"] = ((video_id, sid), now)
-    return True
+def _touch(s, video_id: str, sid: int) -> None:
+    """Presence (and place, when it moved) in one write; unmoved, at most every
+    `PRESENCE_REFRESH_S` - 0.5 s, which spares a write per timed rerun."""
+    last, now = st.session_state.get("_presence"), time.monotonic()
+    moved = st.session_state.get("_saved_place") != (video_id, sid)
+    if not moved and last and now - last < PRESENCE_REFRESH_S - 0.5:
+        return
+    s.touch_presence(video_id, state.curator(), sid, place=moved)
+    st.session_state["_presence"] = now
+    st.session_state["_saved_place"] = (video_id, sid)
 
 
 @st.fragment(run_every=PRESENCE_REFRESH_S)
 def _desk_fragment() -> None:
-    s, run = state.store(), state.current_run()
+    started = time.perf_counter()
+    s, run = state.store(), state.current_run(max_age_s=RUN_MAX_AGE_S)
     video_id = st.session_state["video_id"]
-    rows = s.review_rows(video_id, run["run_id"] if run else None)
+    run_id = run["run_id"] if run else None
+    rows = s.desk_rows(video_id, run_id)
     if not rows:
         st.info("This video has no sentences.")
         return
     nav, client = _nav(rows, video_id), desk.client_state()
+    if act.apply_ops(client.get("ops") or []):  # normally done by the callback already
+        rows = s.desk_rows(video_id, run_id)
     row = _place(rows, nav, client)
     sid = int(row["sentence_id"])
-    if _presence_due(video_id, sid):
-        s.touch_presence(video_id, state.curator(), sid)
-    if st.session_state.get("_saved_place") != (video_id, sid):
-        s.save_place(state.curator(), video_id, sid)
-        st.session_state["_saved_place"] = (video_id, sid)
     st.session_state["place_sid"] = sid
-    desk.mount(_desk_data(s, s.video(video_id), rows, row, nav, client), act.apply_client)
+    data = _desk_data(s, _video(s, video_id), rows, row, nav, client)
+    # server time of this run (callback + fragment), shown in the browser test's latency log
+    data["server_ms"] = (time.perf_counter() - st.session_state.pop("_applied_at", started)) * 1e3
+    desk.mount(data, act.apply_client)
+    _touch(s, video_id, sid)  # after the mount: the acknowledgement is on its way already
+
+
+def _video(s, video_id: str) -> dict:
+    cached = st.session_state.get("_video")
+    if not cached or cached["video_id"] != video_id:
+        cached = st.session_state["_video"] = s.video(video_id)
+    return cached
 
 
 def render() -> None:

@@ -114,10 +114,18 @@ def settings():
         st.stop()
 
 
-def current_run() -> dict | None:
-    """The newest finished TAN run with predictions (any model if there is no TAN run)."""
+def current_run(*, max_age_s: float = 0.0) -> dict | None:
+    """The newest finished TAN run with predictions (any model if there is no TAN run); with
+    `max_age_s`, this session's answer from up to that many seconds ago."""
+    import time
+
+    cached = st.session_state.get("_run")
+    if cached and time.monotonic() - cached[1] < max_age_s:
+        return cached[0]
     s = store()
-    return s.latest_run("tan") or s.latest_run(None)
+    run = s.latest_run("tan") or s.latest_run(None)
+    st.session_state["_run"] = (run, time.monotonic())
+    return run
 
 
 def similarity_file(run_id: str, video_id: str) -> Path | None:

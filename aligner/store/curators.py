@@ -35,11 +35,21 @@ class CuratorQueries:
         return rows[0] if rows else None
 
     # -- presence -------------------------------------------------------------------------
-    def touch_presence(self, video_id: str, curator: str, sentence_id: int | None) -> None:
-        """`curator` is on `video_id` now (at `sentence_id`); leaves any other video."""
+    def touch_presence(
+        self, video_id: str, curator: str, sentence_id: int | None, *, place: bool = False
+    ) -> None:
+        """`curator` is on `video_id` now (at `sentence_id`); leaves any other video. With
+        `place`, also remembers it as the curator's place (one transaction for both)."""
 
         def write() -> None:
             with self.transaction() as con:
+                if place:
+                    con.execute(
+                        "INSERT OR REPLACE INTO review_place"
+                        " (curator, video_id, sentence_id, updated_at)"
+                        " VALUES (?, ?, ?, current_timestamp)",
+                        [curator, video_id, sentence_id],
+                    )
                 con.execute(
                     "DELETE FROM presence WHERE curator = ? AND video_id <> ?", [curator, video_id]
                 )

@@ -301,6 +301,23 @@ class ReviewQueries:
             [PEAK_SCALE_S, GAP_SCALE_S, run_id, video_id],
         )
 
+    def desk_rows(self, video_id: str, run_id: str | None) -> list[dict[str, Any]]:
+        """`review_rows` without the doubt score: what the review desk reloads per decision."""
+        return self.query_dicts(
+            "WITH s AS (SELECT * FROM sentences WHERE video_id = ?),"
+            " ev AS (SELECT sentence_id, max(version) AS version FROM label_events"
+            "  WHERE sentence_id IN (SELECT sentence_id FROM s) GROUP BY sentence_id)"
+            " SELECT s.sentence_id, s.video_id, s.idx, s.text, s.start AS asr_start,"
+            ' s."end" AS asr_end, p.alignability, p.start AS pred_start, p."end" AS pred_end,'
+            ' l.status, l.alignable, l.start AS label_start, l."end" AS label_end, l.reason,'
+            " l.curator, coalesce(l.version, ev.version, 0) AS version,"
+            " CASE WHEN l.status IS NULL OR l.status = 'skipped' THEN 0 ELSE 1 END AS decided"
+            " FROM s LEFT JOIN predictions p ON p.sentence_id = s.sentence_id AND p.run_id = ?"
+            " LEFT JOIN labels l ON l.sentence_id = s.sentence_id"
+            " LEFT JOIN ev ON ev.sentence_id = s.sentence_id ORDER BY s.idx",
+            [video_id, run_id],
+        )
+
     # -- stats --------------------------------------------------------------------------------
     def curator_counts(self) -> list[dict[str, Any]]:
         """Per curator: current labels by status, and all events (undo included)."""
