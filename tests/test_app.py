@@ -232,6 +232,29 @@ def test_a_bad_settings_file_is_one_line(dataset):
     assert any("review.toml" in e and "not_alignable and accept both use 'n'" in e for e in errors)
 
 
+def test_batch_marks_the_matching_sentences_one_history_row_each(dataset):
+    at = _start("ana")
+    s = _store(at).session_view()
+    ids = [r.sentence_id for r in s.sentences("demo0")]
+    s.record_decision(ids[3], action="accept", curator="ben")  # another curator's: left alone
+    run = s.latest_run()["run_id"]
+    preds = {p["sentence_id"]: p for p in s.predictions(run, "demo0")}
+    s.save_predictions(run, [{**preds[i], "alignability": 0.05} for i in ids[1:]])
+    at.checkbox(key="batch_use_below").check()
+    at.checkbox(key="batch_undecided").uncheck().run()
+    assert at.button(key="batch_go").label == "Mark 3 sentences"
+    at.button(key="batch_go").click().run()
+    for sid in ids[1:3]:
+        label, events = s.label(sid), s.label_history(sid)
+        assert (label["status"], label["reason"], label["curator"]) == (
+            "not_alignable", "talking_head", "ana"
+        )  # fmt: skip
+        assert [e["action"] for e in events] == ["not_alignable"]
+    assert s.label(ids[3])["curator"] == "ben" and s.label(ids[0]) is None
+    at.text_input(key="batch_text").input("NO SUCH TEXT").run()
+    assert any("No sentence matches" in c.value for c in at.caption)
+
+
 # -- place, pages ------------------------------------------------------------------------------
 def test_place_is_kept_across_sessions(dataset):
     at = _start("ana")

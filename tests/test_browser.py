@@ -40,6 +40,8 @@ PASSWORDS = {"ana": "ana-password", ADMIN: "admin-password"}
 N_KEYED = 20  # sentences reviewed by keyboard, each timed
 KEYS = "asnasaansasnaasnasas"  # accept / skip / not alignable, in a curator's kind of mix
 TARGETS_S = {"median": 0.3, "p90": 0.5, "correction": 1.0}
+UNLIKELY = 2  # this sentence's alignability is set to 0.01
+BATCH_TEXT, BATCH_NUMBERS = "talk to you soon", (7, 15, 23)  # the demo's phrases recur every 8
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -132,6 +134,12 @@ def _review_by_keyboard(page) -> dict:
     entries, numbers = [], []
     for key in KEYS[:N_KEYED]:
         numbers.append(_sentence(page))
+        if numbers[-1] == UNLIKELY:  # the model's verdict in words, and no "shown" window
+            assert (
+                page.locator(".desk .verdict").inner_text() == "likely not alignable (model 0.01)"
+            )
+            assert "shown  none" in page.locator(".desk .spans").inner_text()
+            assert page.locator(".desk .pred").is_hidden()
         entries.append(_press_and_wait(page, key))
         assert page.locator(".desk .status").inner_text().startswith("Saved #")
     assert page.locator(".desk").count() == 1  # still on Review: keys never reached the radio
@@ -185,6 +193,17 @@ def _reload_lands_on_the_same_sentence(page) -> int:
     assert _sentence(page) == here
     assert page.get_by_text("Signed in as ana").count() == 1
     return here
+
+
+def _batch(page) -> None:
+    """Every sentence saying "talk to you soon", decided or not: not alignable, in one step."""
+    page.get_by_text("Batch: mark several sentences at once").click()
+    page.get_by_label("text contains").fill(BATCH_TEXT)
+    page.get_by_label("text contains").press("Enter")
+    page.get_by_text("only undecided").click()
+    page.get_by_role("button", name="Mark 3 sentences").click()
+    page.get_by_text("Marked 3 sentences as not alignable").wait_for(timeout=WAIT_MS)
+    _shot(page, "4b-batch")
 
 
 def _two_curators(browser, base_url: str, ana) -> dict:
@@ -243,6 +262,7 @@ def _session(browser, base_url: str) -> dict:
     dragged = _drag_end(page)
     place = _reload_lands_on_the_same_sentence(page)
     _shot(page, "4-after-reload")
+    _batch(page)
     two = _two_curators(browser, base_url, page)
     return {"keyed": keyed, "correction": correction, "dragged": dragged, "place": place, **two}
 
@@ -278,6 +298,10 @@ def test_review_in_a_real_browser(tmp_path):
     from aligner.store import Store
 
     ws = make_demo_dataset(tmp_path / "demo", n_videos=1, duration_s=72.0, sentences_per_video=24)
+    with Store(ws.db_path) as store:
+        run = store.latest_run()["run_id"]
+        pred = store.predictions(run, "demo0")[UNLIKELY - 1]
+        store.save_predictions(run, [{**pred, "alignability": 0.01}])
     _add_users(ws.dataset)
     SHOTS.mkdir(parents=True, exist_ok=True)
     port = _free_port()
@@ -300,9 +324,12 @@ def test_review_in_a_real_browser(tmp_path):
     with Store(ws.db_path, read_only=True) as store:
         labels = {row["sentence_id"]: row for row in store.current_labels("demo0")}
         by_number = {r.idx + 1: labels.get(r.sentence_id) for r in store.sentences("demo0")}
-        events = store.label_history(next(r.sentence_id for r in store.sentences("demo0")))
+        ids = [r.sentence_id for r in store.sentences("demo0")]
+        events, batch_events = store.label_history(ids[0]), store.label_history(ids[6])
     statuses = {"a": "accepted", "s": "skipped", "n": "not_alignable"}
     for number, key in enumerate(KEYS[1:N_KEYED], start=2):  # 1: adjudicated, see below
+        if number in BATCH_NUMBERS:
+            continue
         assert (
             by_number[number]["status"] == statuses[key] and by_number[number]["curator"] == "ana"
         )
@@ -317,3 +344,8 @@ def test_review_in_a_real_browser(tmp_path):
     ]  # fmt: skip
     assert by_number[1]["alignable"] is True and by_number[1]["curator"] == ADMIN
     assert ADMIN in got["presence"]
+    for number in BATCH_NUMBERS:
+        assert (by_number[number]["status"], by_number[number]["reason"]) == (
+            "not_alignable", "talking_head"
+        )  # fmt: skip
+    assert [e["action"] for e in batch_events] == ["accept", "not_alignable"]  # #7: its own row

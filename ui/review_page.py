@@ -12,7 +12,7 @@ import itertools
 import time
 
 import streamlit as st
-from aligner.ui import desk, review_media, review_tables, state
+from aligner.ui import batch, desk, review_media, review_tables, state
 from aligner.ui import review_actions as act
 
 from aligner.store.review import REASONS
@@ -175,6 +175,7 @@ def _details(s, video_id: str) -> None:
         return
     sid = st.session_state.get("place_sid")
     idx = next((i for i, r in enumerate(rows) if r["sentence_id"] == sid), 0)
+    batch.batch_panel(rows)
     picture, table, history = st.tabs(["Alignment picture", "Sentences", "History"])
     with picture:
         review_media.show_alignment(run, s.video(video_id), rows, idx)
