@@ -13,6 +13,7 @@ import io
 import json
 import shutil
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -363,6 +364,21 @@ def test_review_command_passes_dataset_db_and_only_the_port_given(dataset, monke
     assert cmd[5:] == ["--server.port", "8999", "--", str(dataset), "--db", str(db)]
     assert cli.main(["review", str(dataset)]) == 0
     assert not any(a.startswith("--server") for a in calls[1])  # Streamlit's own config rules
+
+
+def test_waveform_is_decoded_once_and_cached(template, tmp_path):
+    from ui import media
+
+    path = media.safe_video_path(template, "videos/demo0.mp4")
+    peaks = media.waveform(path, tmp_path / "waves")  # a 440 Hz tone for 20 s
+    assert len(peaks) == pytest.approx(20 * media.WAVE_BINS_PER_S, abs=2)
+    assert float(peaks.max()) == 1.0 and float(peaks[5:-5].min()) > 0.5  # a steady tone
+    (cached,) = (tmp_path / "waves").glob("*.npy")
+    assert (media.waveform(path, tmp_path / "waves") == peaks).all()
+    silent = tmp_path / "silent.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-an", "-c", "copy", str(silent)],
+                   check=True)  # fmt: skip
+    assert media.waveform(silent, tmp_path / "waves") is None  # no audio track: no waveform
 
 
 def test_clip_thumbnails_and_subtitles_for_the_player(template, tmp_path):

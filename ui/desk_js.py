@@ -27,6 +27,9 @@ HTML = """
       <div class="lane"><span class="lab">yours</span><div class="track yours-track">
         <div class="span yours"><i class="handle h-start"></i><i class="handle h-end"></i></div>
         <div class="playhead"></div></div></div>
+      <div class="lane tall"><span class="lab">frames</span><div class="track thumbs"></div></div>
+      <div class="lane"><span class="lab">audio</span><div class="track"><canvas class="wave"></canvas></div></div>
+      <div class="lane"><span class="lab">match</span><div class="track"><canvas class="heat"></canvas></div></div>
     </div>
     <div class="strip"></div>
   </div>
@@ -111,6 +114,10 @@ button.primary { background: #ff4b4b; color: #fff; border-color: #ff4b4b; }
           border-radius: 2px; cursor: ew-resize; }
 .h-start { left: -4px; } .h-end { right: -4px; }
 .playhead { position: absolute; top: -3px; bottom: -3px; width: 2px; background: #d00; }
+.lane.tall { height: 44px; }
+.thumbs { height: 40px; overflow: hidden; background: #222; }
+.thumbs img { position: absolute; top: 0; height: 40px; object-fit: cover; }
+canvas { width: 100%; height: 100%; display: block; }
 .axis { height: 12px; position: relative; font-size: 10px; color: #888; margin-left: 3.6em; }
 .axis span { position: absolute; transform: translateX(-50%); }
 .strip { display: flex; gap: 4px; overflow-x: auto; padding: 4px 0; min-height: 90px; }
@@ -285,8 +292,51 @@ export default function (component) {
     const rg = range(), ph = el(root, ".playhead");
     ph.style.left = (100 * (t - rg[0]) / (rg[1] - rg[0])) + "%";
   }
+  function drawSignals(rg) {
+    const r = row(), span = rg[1] - rg[0];
+    const wave = el(root, ".wave"), heat = el(root, ".heat");
+    for (const c of [wave, heat]) {
+      c.width = Math.max(1, Math.round(c.clientWidth)); c.height = Math.max(1, c.clientHeight);
+      c.getContext("2d").clearRect(0, 0, c.width, c.height);
+    }
+    const w = wave.getContext("2d"), peaks = S.clip && S.clip.wave;
+    if (peaks) {
+      w.fillStyle = "#555";
+      for (let x = 0; x < wave.width; x++) {
+        const t = rg[0] + span * x / wave.width;
+        const v = peaks[Math.floor((t - S.clip.lo) * S.clip.wave_per_s)];
+        if (v === undefined) continue;
+        const h = Math.max(1, v * wave.height);
+        w.fillRect(x, (wave.height - h) / 2, 1, h);
+      }
+    }
+    const sim = S.stripFrames && S.stripFrames.sid === r.sid ? S.stripFrames.sim : null;
+    if (sim) {
+      const h = heat.getContext("2d");
+      for (let sec = Math.floor(rg[0]); sec < rg[1]; sec++) {
+        const v = sim[sec];
+        if (v === undefined) continue;
+        h.fillStyle = "rgb(" + Math.round(40 + 213 * v) + "," + Math.round(30 + 200 * v) + "," + Math.round(110 - 80 * v) + ")";
+        const x0 = (sec - rg[0]) / span * heat.width, x1 = (sec + 1 - rg[0]) / span * heat.width;
+        h.fillRect(x0, 0, Math.ceil(x1 - x0), heat.height);
+      }
+    }
+    const thumbs = el(root, ".thumbs"), frames = S.stripFrames && S.stripFrames.sid === r.sid ? S.stripFrames.frames : [];
+    const key = r.sid + ":" + rg.join(":") + ":" + frames.length;
+    if (thumbs.dataset.key !== key) {
+      thumbs.dataset.key = key; thumbs.replaceChildren();
+      for (const f of frames) {
+        if (f.t < rg[0] || f.t > rg[1]) continue;
+        const img = document.createElement("img"); img.src = f.src; img.alt = "";
+        img.style.left = (100 * (f.t - rg[0]) / span) + "%";
+        img.style.width = Math.max(100 / span, 2) + "%";
+        thumbs.appendChild(img);
+      }
+    }
+  }
   function drawTimeline() {
     const r = row(), rg = range();
+    drawSignals(rg);
     placeSpan(el(root, ".asr"), r.asr, rg);
     placeSpan(el(root, ".pred"), r.pred && !unlikely(r) ? r.pred : null, rg);
     placeSpan(el(root, ".yours"), editOf(r), rg);
@@ -315,9 +365,6 @@ export default function (component) {
   // -- frame strip (thumbnails of the sentence the server last saw) ----------------------
   function drawStrip() {
     const strip = el(root, ".strip"), r = row(), e = editOf(r);
-    if (data.strip && data.strip.frames) {
-      S.stripFrames = data.strip; S.haveStrip = data.strip.sid;
-    }
     const frames = S.stripFrames && S.stripFrames.sid === r.sid ? S.stripFrames.frames : [];
     const key = r.sid + ":" + e.join(":") + ":" + frames.length;
     if (S.stripKey === key) return;
@@ -358,7 +405,8 @@ export default function (component) {
   }
   function render() {
     const r = row(), v = view(r), e = editOf(r);
-    el(root, ".num").textContent = "Sentence " + r.n + " of " + rows.length;
+    const reviewed = rows.filter((x) => { const st = view(x).status; return st !== null && st !== "skipped"; }).length;
+    el(root, ".num").textContent = "Sentence " + r.n + " of " + rows.length + " · " + reviewed + " reviewed";
     const verdict = el(root, ".verdict");
     if (r.align === null) { verdict.textContent = "no prediction"; verdict.className = "verdict"; }
     else {
@@ -465,6 +513,7 @@ export default function (component) {
   S.idx = Math.min(S.idx, rows.length - 1);
   applyAcks();
   loadClip();
+  if (data.strip && data.strip.frames) { S.stripFrames = data.strip; S.haveStrip = data.strip.sid; }
   render();
   if (!S.mounted) { S.mounted = true; send(); }  // tell the server what this page holds
   return () => { window.removeEventListener("keydown", S.onKey, true); S.onKey = null; };

@@ -37,6 +37,43 @@ def _heat_rgb(path: str, mtime: float) -> np.ndarray:
     return alignment_picture.colour_rows(np.load(path).astype(np.float32))
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _waveform(path: str, mtime: float, cache_dir: str):
+    return media.waveform(Path(path), Path(cache_dir))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _similarity(run_id: str, video_id: str, mtime: float) -> np.ndarray | None:
+    """A run's (K, T) similarity of a video as float32, through the library's loader."""
+    from aligner.tan.infer import load_similarity
+
+    try:
+        return load_similarity(state.workspace(), run_id, video_id).astype(np.float32)
+    except AlignerError:
+        return None
+
+
+def similarity_row(run: dict | None, video_id: str, idx: int) -> list[float] | None:
+    """Sentence `idx`'s similarity per second, scaled to 0..1 over its own row (heat strip)."""
+    path = state.similarity_file(run["run_id"], video_id) if run else None
+    sim = None if path is None else _similarity(run["run_id"], video_id, path.stat().st_mtime)
+    if sim is None or idx >= sim.shape[0]:
+        return None
+    row = sim[idx]
+    lo, hi = float(row.min()), float(row.max())
+    return [round(float(v), 2) for v in (row - lo) / max(hi - lo, 1e-6)]
+
+
+def wave_for_clip(path, lo: float, hi: float) -> list[float] | None:
+    """Waveform peaks from `lo` to `hi` s (`media.WAVE_BINS_PER_S` per second)."""
+    cache = state.workspace().subdir("waveforms")
+    peaks = _waveform(str(path), path.stat().st_mtime, str(cache))
+    if peaks is None:
+        return None
+    a, b = int(lo * media.WAVE_BINS_PER_S), int(hi * media.WAVE_BINS_PER_S)
+    return [round(float(v), 2) for v in peaks[a:b]]
+
+
 def video_file(video: dict):
     """The video's path inside the dataset, or None (with one error line) when refused/missing."""
     try:
@@ -83,11 +120,12 @@ def clip_data(path, video: dict, rows: list[dict], row: dict, have: str | None) 
     except AlignerError as err:
         st.error(str(err))
         return None
-    out = {"key": key, "offset": offset, "hi": hi, "src": None, "vtt": None}
+    out = {"key": key, "offset": offset, "lo": lo, "hi": hi, "src": None, "vtt": None,
+           "wave": None, "wave_per_s": media.WAVE_BINS_PER_S}  # fmt: skip
     if have != key:
         cues = [(r["asr_start"], r["asr_end"], r["text"]) for r in rows
                 if r["asr_end"] > lo and r["asr_start"] < hi]  # fmt: skip
-        out.update(src=url, vtt=media.vtt_for(cues, offset))
+        out.update(src=url, vtt=media.vtt_for(cues, offset), wave=wave_for_clip(path, lo, hi))
     return out
 
 

@@ -50,10 +50,7 @@ def _pick_video(s) -> str | None:
     cols = st.columns([2, 3], vertical_alignment="bottom")
     cols[0].selectbox("Video", list(by_id), key="video_id",
                       on_change=lambda: st.session_state.update(goto_sentence=None))  # fmt: skip
-    video_id = st.session_state["video_id"]
-    done, total = by_id[video_id]["n_reviewed"], by_id[video_id]["n_sentences"]
-    cols[1].progress(done / max(total, 1), text=f"{done} of {total} sentences reviewed")
-    return video_id
+    return st.session_state["video_id"]  # its progress is counted live in the desk
 
 
 def _nav(rows: list[dict], video_id: str) -> dict:
@@ -106,6 +103,9 @@ def _desk_data(s, video: dict, rows: list[dict], row: dict, nav: dict, client: d
     if path is not None:
         clip = review_media.clip_data(path, video, rows, row, client.get("have_clip"))
         strip = review_media.strip_data(path, video, row, client.get("have_strip"))
+        if strip["frames"] is not None:  # the heat strip travels with the frames
+            run = state.current_run(max_age_s=RUN_MAX_AGE_S)
+            strip["sim"] = review_media.similarity_row(run, video["video_id"], int(row["idx"]))
     return {
         "rows": [desk.desk_row(r) for r in rows], "nav": {"token": nav["token"], "sid": nav["sid"]},
         "clip": clip, "strip": strip, "acks": act.recent_acks(), "curator": state.curator(),
