@@ -37,8 +37,8 @@ PARQUET_BATCH = 10_000  # records per parquet row group write
 
 FIELDS = (
     "video_id", "idx", "sentence_id", "text", "start", "end", "alignable", "alignability",
-    "source", "asr_start", "asr_end", "pred_start", "pred_end", "pred_peak", "pred_alignability",
-    "run_id", "label_status", "label_reason", "curator", "decided_at",
+    "source", "asr_text", "asr_start", "asr_end", "pred_start", "pred_end", "pred_peak",
+    "pred_alignability", "run_id", "label_status", "label_reason", "curator", "decided_at",
 )  # fmt: skip
 _TIME_FIELDS = {"start", "end", "asr_start", "asr_end", "pred_start", "pred_end", "pred_peak"}
 _SCORE_FIELDS = {"alignability", "pred_alignability"}
@@ -159,7 +159,8 @@ def export_record(row: dict[str, Any], run_id: str | None) -> dict[str, Any]:
     start, end = _final_times(row, source, alignable)
     decided = row["decided_at"]
     record = {
-        **{k: row[k] for k in ("video_id", "idx", "sentence_id", "text", "asr_start", "asr_end")},
+        **{k: row[k] for k in ("video_id", "idx", "sentence_id", "text", "asr_text", "asr_start",
+                               "asr_end")},  # text: a curator's fixed words; asr_text: the original
         **{k: row[k] for k in ("pred_start", "pred_end", "pred_peak", "pred_alignability")},
         "start": start, "end": end, "alignable": alignable, "alignability": alignability,
         "source": source, "run_id": run_id if predicted else None,
@@ -217,8 +218,8 @@ def write_howto100m(records: Iterable[dict], out: Path) -> None:
 
 def _howto100m_entry(rows: list[dict]) -> dict[str, list]:
     # HowTo100M readers index start/end/text; the parallel provenance lists ride along unread
-    keys = ("start", "end", "text", "alignable", "alignability", "source", "asr_start", "asr_end",
-            "pred_start", "pred_end", "curator", "decided_at")  # fmt: skip
+    keys = ("start", "end", "text", "alignable", "alignability", "source", "asr_text",
+            "asr_start", "asr_end", "pred_start", "pred_end", "curator", "decided_at")  # fmt: skip
     return {key: [row[key] for row in rows] for key in keys}
 
 

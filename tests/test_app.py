@@ -233,6 +233,31 @@ def test_a_bad_settings_file_is_one_line(dataset):
     assert any("review.toml" in e and "not_alignable and accept both use 'n'" in e for e in errors)
 
 
+def test_fixed_words_have_history_and_reach_the_export(dataset, tmp_path):
+    from aligner.export import export_dataset
+    from aligner.workspace import open_workspace
+
+    at = _start("ana")
+    row = _desk(at)["rows"][1]
+    edit = {"id": "c-1", "kind": "edit_text", "sid": row["sid"], "text": "cut  the  bored ",
+            "expected_version": row["text_version"]}  # fmt: skip
+    data = _send(at, edit)
+    assert _ack(data, "c-1")["message"] == "Saved #2: words"
+    fixed = data["rows"][1]
+    assert (fixed["text"], fixed["asr_text"], fixed["text_version"]) == (
+        "cut the bored", row["text"], 1
+    )  # fmt: skip
+    stale = _send(at, {**edit, "id": "c-2", "text": "cut the board!"})  # version 0 is old now
+    assert "changed by someone else" in _ack(stale, "c-2")["message"]
+    history = _store(at).text_history(row["sid"])
+    assert [(h["before_text"], h["after_text"]) for h in history] == [(None, "cut the bored")]
+    out = tmp_path / "out.jsonl"  # through the app's own connection (it holds the file)
+    export_dataset(open_workspace(dataset), fmt="jsonl", out=out, store=_store(at))
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    mine = next(r for r in records if r["sentence_id"] == row["sid"])
+    assert (mine["text"], mine["asr_text"]) == ("cut the bored", row["text"])
+
+
 def test_batch_marks_the_matching_sentences_one_history_row_each(dataset):
     at = _start("ana")
     s = _store(at).session_view()

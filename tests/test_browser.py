@@ -4,7 +4,8 @@ Starts `streamlit run ui/app.py` on a free localhost port with a users file made
 `aligner users add`, then: ana signs in, reviews 20 sentences by keyboard (each key's latency,
 key press -> next sentence shown and key press -> save confirmed, measured in the page and
 written to benchmarks/results/review.json under "browser"), makes one correction with two nudges,
-drags a boundary on the timeline, reloads and lands on the same sentence. A second browser
+drags a boundary on the timeline, reloads and lands on the same sentence, fixes a sentence's
+words, batch-marks three sentences. A second browser
 context signs in as an admin whose name is Markdown (`**md** [l](http://e.test)`): both see each
 other on the video, the admin overwrites one of ana's decisions after an explicit confirm, ana is
 told, and the admin adjudicates the disagreement. Finally the server is stopped and the rows in
@@ -41,6 +42,7 @@ N_KEYED = 20  # sentences reviewed by keyboard, each timed
 KEYS = "asnasaansasnaasnasas"  # accept / skip / not alignable, in a curator's kind of mix
 TARGETS_S = {"median": 0.3, "p90": 0.5, "correction": 1.0}
 UNLIKELY = 2  # this sentence's alignability is set to 0.01
+FIXED_TEXT = "now sand it along the grain"
 BATCH_TEXT, BATCH_NUMBERS = "talk to you soon", (7, 15, 23)  # the demo's phrases recur every 8
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -195,6 +197,21 @@ def _reload_lands_on_the_same_sentence(page) -> int:
     return here
 
 
+def _fix_words(page) -> dict:
+    """t opens the words editor on the current sentence; Enter saves the fixed text."""
+    number = _sentence(page)
+    page.keyboard.press("t")
+    box = page.locator(".desk .text-input")
+    box.fill(FIXED_TEXT)
+    box.press("Enter")
+    page.locator(".desk .status").filter(has_text=f"Saved #{number}: words").wait_for(
+        timeout=WAIT_MS
+    )
+    assert page.locator(".desk .text").inner_text() == FIXED_TEXT
+    assert page.locator(".desk .asr-text").inner_text().startswith("ASR said: ")
+    return {"number": number}
+
+
 def _batch(page) -> None:
     """Every sentence saying "talk to you soon", decided or not: not alignable, in one step."""
     page.get_by_text("Batch: mark several sentences at once").click()
@@ -262,9 +279,11 @@ def _session(browser, base_url: str) -> dict:
     dragged = _drag_end(page)
     place = _reload_lands_on_the_same_sentence(page)
     _shot(page, "4-after-reload")
+    fixed_words = _fix_words(page)
     _batch(page)
     two = _two_curators(browser, base_url, page)
-    return {"keyed": keyed, "correction": correction, "dragged": dragged, "place": place, **two}
+    return {"keyed": keyed, "correction": correction, "dragged": dragged, "place": place,
+            "fixed_words": fixed_words, **two}  # fmt: skip
 
 
 def _write_results(got: dict) -> dict:
@@ -326,6 +345,7 @@ def test_review_in_a_real_browser(tmp_path):
         by_number = {r.idx + 1: labels.get(r.sentence_id) for r in store.sentences("demo0")}
         ids = [r.sentence_id for r in store.sentences("demo0")]
         events, batch_events = store.label_history(ids[0]), store.label_history(ids[6])
+        edits = store.edited_texts("demo0")
     statuses = {"a": "accepted", "s": "skipped", "n": "not_alignable"}
     for number, key in enumerate(KEYS[1:N_KEYED], start=2):  # 1: adjudicated, see below
         if number in BATCH_NUMBERS:
@@ -344,6 +364,8 @@ def test_review_in_a_real_browser(tmp_path):
     ]  # fmt: skip
     assert by_number[1]["alignable"] is True and by_number[1]["curator"] == ADMIN
     assert ADMIN in got["presence"]
+    edited = edits[ids[got["fixed_words"]["number"] - 1]]
+    assert (edited["text"], edited["curator"]) == (FIXED_TEXT, "ana")
     for number in BATCH_NUMBERS:
         assert (by_number[number]["status"], by_number[number]["reason"]) == (
             "not_alignable", "talking_head"

@@ -30,11 +30,16 @@ def _component():
     return st.components.v2.component("aligner_desk", html=HTML, css=CSS, js=JS)
 
 
-def desk_row(row: dict) -> dict:
-    """One sentence as the desk reads it: 1-based number `n`, windows as [start, end]."""
+def desk_row(row: dict, edit: dict | None = None) -> dict:
+    """One sentence as the desk reads it: 1-based number `n`, windows as [start, end]; `text`
+    is a curator's fixed words when there are any (`asr_text` then the original)."""
     has_pred = row["pred_start"] is not None
+    edited = edit is not None and edit["text"] is not None
     return {
-        "sid": int(row["sentence_id"]), "n": int(row["idx"]) + 1, "text": row["text"],
+        "sid": int(row["sentence_id"]), "n": int(row["idx"]) + 1,
+        "text": edit["text"] if edited else row["text"],
+        "asr_text": row["text"] if edited else None,
+        "text_version": int(edit["version"]) if edit else 0,
         "asr": [float(row["asr_start"]), float(row["asr_end"])],
         "pred": [float(row["pred_start"]), float(row["pred_end"])] if has_pred else None,
         "align": float(row["alignability"]) if row["alignability"] is not None else None,

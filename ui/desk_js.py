@@ -38,6 +38,10 @@ HTML = """
     <div class="presence"></div>
     <div class="head"><span class="num"></span><span class="verdict"></span></div>
     <div class="text"></div>
+    <div class="asr-text"></div>
+    <div class="text-edit" hidden><input type="text" class="text-input" aria-label="sentence words">
+      <button data-act="text_save" class="primary">Save words</button>
+      <button data-act="text_cancel">Cancel</button></div>
     <div class="spans"></div>
     <div class="decided"></div>
     <div class="notices"></div>
@@ -60,6 +64,7 @@ HTML = """
     <div class="nav">
       <button data-act="prev">◀ Prev</button><button data-act="next">Next ▶</button>
       <button data-act="next_open">Next open</button><button data-act="undo">Undo</button>
+      <button data-act="edit_text">Fix words</button>
     </div>
     <div class="help"></div>
   </div>
@@ -77,7 +82,11 @@ button.primary { background: #ff4b4b; color: #fff; border-color: #ff4b4b; }
 .bar, .actions, .nav, .edit, .reasons, .confirm { display: flex; flex-wrap: wrap; gap: 6px;
                  align-items: center; margin-top: 6px; }
 .actions button, .nav button { flex: 1 1 auto; }
-.confirm[hidden] { display: none; }
+.confirm[hidden], .text-edit[hidden] { display: none; }
+.asr-text { color: #888; font-size: 12px; min-height: 1.2em; overflow: hidden; white-space: nowrap;
+            text-overflow: ellipsis; }
+.text-edit { display: flex; gap: 6px; margin: 4px 0; }
+.text-input { flex: 1; font-size: 15px; padding: 3px 6px; }
 .mark { font-weight: 600; }
 .time { font-variant-numeric: tabular-nums; min-width: 5em; }
 .status { height: 1.6em; line-height: 1.6em; overflow: hidden; text-overflow: ellipsis;
@@ -144,7 +153,7 @@ export default function (component) {
     idx: 0, navToken: null, pending: [], seen: new Set(), edits: {}, optimistic: {},
     versions: {}, counter: 0, client: Math.random().toString(36).slice(2, 8),
     reason: data.reasons[0][0], confirm: null, log: [], status: ["", ""], haveClip: null,
-    haveStrip: null, sends: 0,
+    haveStrip: null, sends: 0, optimisticText: {}, textVersions: {},
   });
   S.data = data;
   window.__alignerDesk = S;  // read by the browser test (latency log)
@@ -179,7 +188,7 @@ export default function (component) {
   function status(kind, text) { S.status = [kind, text]; }
   function go(i, { silent } = {}) {
     S.idx = Math.max(0, Math.min(rows.length - 1, i));
-    S.confirm = null; seekToSegment(); render();
+    S.confirm = null; closeText(); seekToSegment(); render();
     if (!silent) send();
   }
   function nextOpen() {
@@ -213,6 +222,26 @@ export default function (component) {
     const entry = S.log[S.log.length - 1];
     requestAnimationFrame(() => { entry.t_shown = performance.now(); });
   }
+  const shownText = (r) => (r.sid in S.optimisticText ? S.optimisticText[r.sid] : r.text);
+  function editText() {
+    const box = el(root, ".text-edit"), input = el(root, ".text-input");
+    box.hidden = false; input.value = shownText(row()); input.focus(); input.select();
+    input.onkeydown = (ev) => {
+      if (ev.key === "Enter") { ev.preventDefault(); saveText(ev.timeStamp); }
+      else if (ev.key === "Escape") { ev.preventDefault(); closeText(); }
+      ev.stopPropagation();
+    };
+  }
+  function closeText() { el(root, ".text-edit").hidden = true; el(root, ".text-input").blur(); }
+  function saveText(tKey) {
+    const r = row(), text = el(root, ".text-input").value;
+    closeText();
+    if (text.trim() === "" || text === shownText(r)) return;
+    const op = { id: S.client + "-" + (++S.counter), kind: "edit_text", sid: r.sid, text,
+                 expected_version: Math.max(r.text_version, S.textVersions[r.sid] || 0), t_key: tKey };
+    S.pending.push(op); S.optimisticText[r.sid] = text;
+    status("info", "Saving the words of #" + r.n + " …"); render(); send();
+  }
   function undo(tKey) {
     const op = { id: S.client + "-" + (++S.counter), kind: "undo", t_key: tKey };
     S.pending.push(op);
@@ -223,7 +252,10 @@ export default function (component) {
       if (S.seen.has(ack.id)) continue;
       S.seen.add(ack.id);
       S.pending = S.pending.filter((op) => op.id !== ack.id);
-      delete S.optimistic[ack.sid];
+      if (ack.action === "edit_text") {
+        delete S.optimisticText[ack.sid];
+        if (ack.ok) S.textVersions[ack.sid] = ack.text_version;
+      } else delete S.optimistic[ack.sid];
       const entry = S.log.find((e) => e.op === ack.id);
       if (entry) { entry.t_acked = performance.now(); entry.server_ms = data.server_ms; }
       if (ack.ok) S.versions[ack.sid] = Math.max(S.versions[ack.sid] || 0, ack.version);
@@ -415,7 +447,9 @@ export default function (component) {
         : r.align < 0.5 ? ["uncertain", "maybe"] : ["likely alignable", "yes"];
       verdict.textContent = word + " (model " + p + ")"; verdict.className = "verdict " + cls;
     }
-    el(root, ".text").textContent = r.text;
+    el(root, ".text").textContent = shownText(r);
+    const original = r.asr_text !== null ? r.asr_text : (r.sid in S.optimisticText ? r.text : null);
+    el(root, ".asr-text").textContent = original !== null ? "ASR said: " + original : "";
     const spans = el(root, ".spans"); spans.replaceChildren();
     for (const [line, cls] of spansText(r, e)) {
       const d = document.createElement("div"); d.textContent = line; if (cls) d.className = cls;
@@ -462,6 +496,7 @@ export default function (component) {
     mark_start: () => setBoundary("start", now()), mark_end: () => setBoundary("end", now()),
     frame_back: () => step(-1), frame_forward: () => step(1),
     play: () => (video.paused ? video.play() : video.pause()),
+    edit_text: () => editText(), text_save: (t) => saveText(t), text_cancel: () => closeText(),
     confirm: (t) => { if (S.confirm) decide(S.confirm.action, S.confirm.tKey || t, true); },
     cancel: () => { S.confirm = null; render(); },
   };

@@ -56,6 +56,8 @@ def _run(op: dict) -> dict:
             return _undo()
         if op.get("kind") == "decide":
             return _decide(op)
+        if op.get("kind") == "edit_text":
+            return _edit_text(op)
         return {"ok": False, "sid": None, "message": f"Unknown operation {op.get('kind')!r}."}
     except (KeyError, TypeError, ValueError) as err:  # a malformed op from the page
         return {"ok": False, "sid": None, "message": f"Not saved: bad request ({err})."}
@@ -87,6 +89,22 @@ def _decide(op: dict) -> dict:
     except AlignerError as err:  # e.g. StoreBusyError: nothing was written
         return {**base, "ok": False, "message": f"Not saved #{number}: {err}"}
     return {**base, "ok": True, "version": version, "message": f"Saved #{number}: {VERBS[action]}"}
+
+
+def _edit_text(op: dict) -> dict:
+    s, me = state.store(), state.curator()
+    sid = int(op["sid"])
+    number = s.sentence_number(sid)
+    base = {"sid": sid, "action": "edit_text"}
+    try:
+        version = s.edit_text(sid, str(op["text"]), curator=me,
+                              expected_version=int(op["expected_version"]))  # fmt: skip
+    except StaleWriteError:
+        return {**base, "ok": False, "message": f"Not saved: the words of #{number} were changed"
+                " by someone else meanwhile; they show now: edit again."}  # fmt: skip
+    except AlignerError as err:
+        return {**base, "ok": False, "message": f"Not saved #{number}: {err}"}
+    return {**base, "ok": True, "text_version": version, "message": f"Saved #{number}: words"}
 
 
 def _undo() -> dict:

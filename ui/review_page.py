@@ -97,6 +97,7 @@ def _others(s, video_id: str, rows: list[dict]) -> tuple[list[dict], list[str]]:
 
 def _desk_data(s, video: dict, rows: list[dict], row: dict, nav: dict, client: dict) -> dict:
     present, notices = _others(s, video["video_id"], rows)
+    edits = s.edited_texts(video["video_id"])
     path = review_media.video_file(video)
     settings = state.settings()
     clip = strip = None
@@ -107,7 +108,8 @@ def _desk_data(s, video: dict, rows: list[dict], row: dict, nav: dict, client: d
             run = state.current_run(max_age_s=RUN_MAX_AGE_S)
             strip["sim"] = review_media.similarity_row(run, video["video_id"], int(row["idx"]))
     return {
-        "rows": [desk.desk_row(r) for r in rows], "nav": {"token": nav["token"], "sid": nav["sid"]},
+        "rows": [desk.desk_row(r, edits.get(r["sentence_id"])) for r in rows],
+        "nav": {"token": nav["token"], "sid": nav["sid"]},
         "clip": clip, "strip": strip, "acks": act.recent_acks(), "curator": state.curator(),
         "presence": present, "notices": notices, "keys": settings.keys,
         "nudge_s": settings.nudge_s, "reasons": [[r, REASON_LABELS[r]] for r in REASONS],
@@ -183,3 +185,4 @@ def _details(s, video_id: str) -> None:
         review_tables.sentences_table(rows, idx, on_open=jump_to)
     with history:
         review_tables.history_table(s, rows[idx]["sentence_id"], rows[idx]["idx"] + 1)
+        review_tables.text_history_table(s, rows[idx]["sentence_id"])

@@ -52,3 +52,16 @@ def history_table(store, sentence_id: int, number: int) -> None:
           "version": e["version"]} for e in reversed(events)],
         hide_index=True,
     )  # fmt: skip
+
+
+def text_history_table(store, sentence_id: int) -> None:
+    """Every fix of the sentence's words: who, when, before → after (None: the ASR text)."""
+    edits = store.text_history(sentence_id)
+    if not edits:
+        return
+    st.caption("Words fixed")
+    st.dataframe(
+        [{"when": e["created_at"], "who": e["curator"], "before": e["before_text"] or "(ASR)",
+          "after": e["after_text"] or "(ASR)", "version": e["version"]} for e in reversed(edits)],
+        hide_index=True,
+    )  # fmt: skip

@@ -7,6 +7,7 @@
   review.py    labels, label history, claims, review queue (written by the review app)
   curators.py  each curator's place, presence on a video, sign-in sessions
   adjudication.py  disagreements between curators and their resolution
+  edits.py     curators' fixes of a sentence's words, with history
   exports.py   joins behind the cleaned-dataset export
 """
 
@@ -18,6 +19,7 @@ from aligner.store.adjudication import AdjudicationQueries
 from aligner.store.catalog import CatalogQueries
 from aligner.store.core import StoreCore
 from aligner.store.curators import CuratorQueries
+from aligner.store.edits import TextEditQueries
 from aligner.store.exports import ExportQueries
 from aligner.store.review import ReviewQueries
 from aligner.store.runs import RunQueries
@@ -29,6 +31,7 @@ class Store(
     ReviewQueries,
     CuratorQueries,
     AdjudicationQueries,
+    TextEditQueries,
     ExportQueries,
     StoreCore,
 ):

@@ -9,7 +9,7 @@ from typing import Any
 EXPORT_BATCH_ROWS = 10_000  # rows fetched at a time, so a million-sentence store streams
 
 _EXPORT_SQL = """
-SELECT s.sentence_id, s.video_id, s.idx, s.text,
+SELECT s.sentence_id, s.video_id, s.idx, coalesce(te.text, s.text) AS text, s.text AS asr_text,
        s.start AS asr_start, s."end" AS asr_end,
        p.alignability AS pred_alignability, p.start AS pred_start, p."end" AS pred_end,
        p.peak AS pred_peak,
@@ -20,6 +20,8 @@ FROM sentences s
 JOIN videos v ON v.video_id = s.video_id AND v.status = 'ok'
 LEFT JOIN predictions p ON p.sentence_id = s.sentence_id AND p.run_id = ?
 LEFT JOIN labels l ON l.sentence_id = s.sentence_id
+LEFT JOIN (SELECT sentence_id, arg_max(after_text, edit_id) AS text FROM text_edits
+           GROUP BY sentence_id) te ON te.sentence_id = s.sentence_id  -- curators' fixed words
 ORDER BY s.video_id, s.idx
 """
 

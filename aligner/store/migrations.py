@@ -151,9 +151,25 @@ CREATE TABLE adjudications (
 );
 """
 
+# a curator's fix of a sentence's words (ASR errors); the newest row per sentence is its text,
+# `after_text` NULL = back to the ASR text; `sentences.text` itself is never changed
+TEXT_EDITS = """
+CREATE SEQUENCE text_edit_id_seq START 1;
+CREATE TABLE text_edits (
+    edit_id     BIGINT PRIMARY KEY DEFAULT nextval('text_edit_id_seq'),
+    sentence_id BIGINT NOT NULL,
+    curator     TEXT NOT NULL,
+    created_at  TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    before_text TEXT,
+    after_text  TEXT,
+    version     INTEGER NOT NULL            -- grows per sentence (stale-write check)
+);
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", INITIAL_SCHEMA),
     Migration(20, "review doubt cache", REVIEW_DOUBT),
     Migration(40, "review place, presence and sign-in sessions", REVIEW_PLACE),
     Migration(41, "adjudications", ADJUDICATIONS),
+    Migration(42, "text edits", TEXT_EDITS),
 ]
