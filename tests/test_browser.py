@@ -340,7 +340,14 @@ def test_review_in_a_real_browser(tmp_path):
         server.wait(timeout=30)
     figures = _write_results(got)
     print(json.dumps(figures, indent=2))
-    with Store(ws.db_path, read_only=True) as store:
+    _check_store(ws.db_path, got)
+
+
+def _check_store(db_path: Path, got: dict) -> None:
+    """What the session left in DuckDB (read after the server has stopped)."""
+    from aligner.store import Store
+
+    with Store(db_path, read_only=True) as store:
         labels = {row["sentence_id"]: row for row in store.current_labels("demo0")}
         by_number = {r.idx + 1: labels.get(r.sentence_id) for r in store.sentences("demo0")}
         ids = [r.sentence_id for r in store.sentences("demo0")]
