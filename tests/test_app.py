@@ -323,6 +323,20 @@ def test_adjudication_resolves_a_disagreement_and_stats_follow(dataset):
     assert metrics["Sentences with 2+ curators"] == "1"  # the resolution is not a third voice
 
 
+def test_admins_export_with_the_fixed_words(dataset):
+    at = _start("boss", page="Export")
+    s = _store(at)
+    sid = s.sentences("demo0")[0].sentence_id
+    s.record_decision(sid, action="not_alignable", curator="ana", reason="b_roll")
+    s.edit_text(sid, "opened the lid", curator="ana", expected_version=0)
+    at.checkbox(key="export_reviewed").check()
+    at.button(key="export_go").click().run()
+    assert not at.exception
+    assert any("exported 1 sentences of 1 videos as jsonl" in t.value for t in at.main.text)
+    curator = _start("ana", page=None)  # not offered to curators
+    assert "Export" not in curator.radio(key="page").options
+
+
 def test_stats_numbers_on_known_labels(dataset):
     at = _start(page=None)
     s = _store(at).session_view()

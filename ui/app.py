@@ -2,16 +2,25 @@
 [--settings FILE]` (or `aligner review`).
 
 Sign-in first (`aligner.ui.auth`), then the Queue, Review or Stats page; admins also get the
-Adjudicate page. The sidebar shows names with `st.text`: never rendered as Markdown.
+Adjudicate and Export pages. The sidebar shows names with `st.text`: never rendered as Markdown.
 """
 
 from __future__ import annotations
 
 import streamlit as st
-from aligner.ui import adjudicate_page, auth, queue_page, review_page, state, stats_page
+from aligner.ui import (
+    adjudicate_page,
+    auth,
+    export_page,
+    queue_page,
+    review_page,
+    state,
+    stats_page,
+)
 
 RENDERERS = {"Queue": queue_page.render, "Review": review_page.render,
-             "Stats": stats_page.render, "Adjudicate": adjudicate_page.render}  # fmt: skip
+             "Stats": stats_page.render, "Adjudicate": adjudicate_page.render,
+             "Export": export_page.render}  # fmt: skip
 
 
 def _sidebar() -> str:

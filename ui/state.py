@@ -22,7 +22,7 @@ from aligner.tan.infer import SIMILARITY_DIR, similarity_path
 from aligner.workspace import Workspace, open_workspace
 
 PAGES = ("Queue", "Review", "Stats")
-ADMIN_PAGES = ("Adjudicate",)
+ADMIN_PAGES = ("Adjudicate", "Export")
 MAX_VIEWS = 4  # store cursors kept per session (one per script thread that used one)
 
 
