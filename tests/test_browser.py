@@ -101,6 +101,7 @@ def _sign_in(page, base_url: str, name: str) -> None:
     page.get_by_role("textbox", name="Password").fill(PASSWORDS[name])
     page.get_by_role("button", name="Sign in").click()
     page.get_by_text("Signed in as").wait_for(timeout=WAIT_MS)
+    page.get_by_role("button", name="Sign in").wait_for(state="detached", timeout=WAIT_MS)
 
 
 def _open_review(page) -> None:
@@ -134,6 +135,7 @@ def _review_by_keyboard(page) -> dict:
     the review (not move the page radio to Stats)."""
     page.get_by_test_id("stSidebar").get_by_text("Review", exact=True).click()
     entries, numbers = [], []
+    page_runs = page.evaluate("window.__alignerDesk.data.page_runs")
     for key in KEYS[:N_KEYED]:
         numbers.append(_sentence(page))
         if numbers[-1] == UNLIKELY:  # the model's verdict in words, and no "shown" window
@@ -145,6 +147,8 @@ def _review_by_keyboard(page) -> dict:
         entries.append(_press_and_wait(page, key))
         assert page.locator(".desk .status").inner_text().startswith("Saved #")
     assert page.locator(".desk").count() == 1  # still on Review: keys never reached the radio
+    page.wait_for_timeout(int(1000 * 4.5))  # one timed refresh of the desk: fresh data
+    assert page.evaluate("window.__alignerDesk.data.page_runs") == page_runs  # fragment only
     assert [e["n"] for e in entries] == numbers  # each key decided the sentence on screen
     shown = [(e["t_shown"] - e["t_key"]) / 1000 for e in entries]
     saved = [(e["t_acked"] - e["t_key"]) / 1000 for e in entries]

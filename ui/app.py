@@ -42,6 +42,9 @@ def _sidebar() -> str:
 
 def main() -> None:
     st.set_page_config(page_title="Aligner review", layout="wide")
+    # counts whole-page runs (a fragment's rerun does not come here): the browser test checks
+    # that decisions never cause one
+    st.session_state["_page_runs"] = st.session_state.get("_page_runs", 0) + 1
     if not auth.signed_in():
         auth.sign_in_page()
         return

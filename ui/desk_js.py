@@ -540,6 +540,9 @@ export default function (component) {
 
   // -- apply what the server sent -------------------------------------------------------
   if (data.nav.token !== S.navToken) {
+    // a jump (other video, a row picked in a table): leave the picker, so keys act here again
+    const active = document.activeElement;
+    if (S.navToken !== null && active && active.getAttribute("role") === "combobox") active.blur();
     S.navToken = data.nav.token;
     const i = rows.findIndex((r) => r.sid === data.nav.sid);
     S.idx = i >= 0 ? i : 0;

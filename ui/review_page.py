@@ -114,7 +114,7 @@ def _desk_data(s, video: dict, rows: list[dict], row: dict, nav: dict, client: d
         "presence": present, "notices": notices, "keys": settings.keys,
         "nudge_s": settings.nudge_s, "reasons": [[r, REASON_LABELS[r]] for r in REASONS],
         "reason_labels": REASON_LABELS, "fps": float(video.get("fps") or 25.0),
-        "unlikely_below": desk.UNLIKELY_BELOW,
+        "unlikely_below": desk.UNLIKELY_BELOW, "page_runs": st.session_state.get("_page_runs", 0),
     }  # fmt: skip
 
 
