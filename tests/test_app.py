@@ -258,6 +258,41 @@ def test_fixed_words_have_history_and_reach_the_export(dataset, tmp_path):
     assert (mine["text"], mine["asr_text"]) == ("cut the bored", row["text"])
 
 
+def test_split_and_merge_are_edits_the_export_applies(dataset, tmp_path):
+    from aligner.export import export_dataset
+    from aligner.workspace import open_workspace
+
+    at = _start("ana")
+    rows = _desk(at)["rows"]  # demo0: 4 sentences, 5 s apart, 4 s long
+    first, second = rows[0], rows[2]
+    split = {"id": "c-1", "kind": "split", "sid": first["sid"], "first": "open it",
+             "second": "the lid", "at_s": 2.0, "expected_version": 0}  # fmt: skip
+    merge = {"id": "c-2", "kind": "merge", "sid": second["sid"], "expected_version": 0}
+    bad = {**split, "id": "c-3", "sid": rows[1]["sid"], "at_s": 99.0}
+    data = _send(at, split, merge, bad)
+    assert _ack(data, "c-1")["message"] == "Saved #1: split in two"
+    assert _ack(data, "c-2")["message"] == "Saved #3: merged with the next"
+    assert "a split must lie inside the sentence" in _ack(data, "c-3")["message"]
+    assert data["rows"][0]["text"] == "open it | the lid"
+    assert data["rows"][2]["text"] == f"{second['text']} {rows[3]['text']}"
+    assert data["rows"][3]["merged_into"] == 3
+    out = tmp_path / "out.jsonl"
+    export_dataset(open_workspace(dataset), fmt="jsonl", out=out, store=_store(at))
+    got = [json.loads(line) for line in out.read_text().splitlines() if '"demo0"' in line]
+    assert [(r["text"], r["asr_start"], r["asr_end"]) for r in got] == [
+        ("open it", rows[0]["asr"][0], 2.0), ("the lid", 2.0, rows[0]["asr"][1]),
+        (rows[1]["text"], *rows[1]["asr"]),
+        (data["rows"][2]["text"], rows[2]["asr"][0], rows[3]["asr"][1]),
+    ]  # fmt: skip
+    assert got[0]["asr_text"] == got[1]["asr_text"] == rows[0]["text"]  # the original kept
+    revert = {"id": "c-4", "kind": "edit_text", "sid": first["sid"], "text": rows[0]["text"],
+              "expected_version": 1}  # fmt: skip
+    assert _desk(at) and _ack(_send(at, revert), "c-4")["ok"]
+    assert (
+        _desk(at)["rows"][0]["text"] == rows[0]["text"] and _desk(at)["rows"][0]["asr_text"] is None
+    )
+
+
 def test_batch_marks_the_matching_sentences_one_history_row_each(dataset):
     at = _start("ana")
     s = _store(at).session_view()

@@ -30,15 +30,26 @@ def _component():
     return st.components.v2.component("aligner_desk", html=HTML, css=CSS, js=JS)
 
 
-def desk_row(row: dict, edit: dict | None = None) -> dict:
+def _edited_text(edit: dict | None) -> str | None:
+    """A sentence's words after a curator's edit (a split shows as "first | second")."""
+    if edit is None or edit["text"] is None:
+        return None
+    if edit["kind"] == "split":
+        return f"{edit['text']} | {edit['second_text']}"
+    return edit["text"]
+
+
+def desk_row(row: dict, edit: dict | None = None, merged_into: int | None = None) -> dict:
     """One sentence as the desk reads it: 1-based number `n`, windows as [start, end]; `text`
-    is a curator's fixed words when there are any (`asr_text` then the original)."""
+    is a curator's fixed words when there are any (`asr_text` then the original);
+    `merged_into` the number of the sentence this one was merged into."""
     has_pred = row["pred_start"] is not None
-    edited = edit is not None and edit["text"] is not None
+    edited = _edited_text(edit)
     return {
         "sid": int(row["sentence_id"]), "n": int(row["idx"]) + 1,
-        "text": edit["text"] if edited else row["text"],
-        "asr_text": row["text"] if edited else None,
+        "text": edited if edited is not None else row["text"],
+        "asr_text": row["text"] if edited is not None else None,
+        "edit_kind": edit["kind"] if edited is not None else None, "merged_into": merged_into,
         "text_version": int(edit["version"]) if edit else 0,
         "asr": [float(row["asr_start"]), float(row["asr_end"])],
         "pred": [float(row["pred_start"]), float(row["pred_end"])] if has_pred else None,

@@ -65,6 +65,7 @@ HTML = """
       <button data-act="prev">◀ Prev</button><button data-act="next">Next ▶</button>
       <button data-act="next_open">Next open</button><button data-act="undo">Undo</button>
       <button data-act="edit_text">Fix words</button>
+      <button data-act="merge_next">Merge with next</button>
     </div>
     <div class="help"></div>
   </div>
@@ -233,14 +234,32 @@ export default function (component) {
     };
   }
   function closeText() { el(root, ".text-edit").hidden = true; el(root, ".text-input").blur(); }
+  function textOp(kind, r, extra, tKey) {
+    return Object.assign({ id: S.client + "-" + (++S.counter), kind, sid: r.sid, t_key: tKey,
+      expected_version: Math.max(r.text_version, S.textVersions[r.sid] || 0) }, extra);
+  }
   function saveText(tKey) {
     const r = row(), text = el(root, ".text-input").value;
     closeText();
     if (text.trim() === "" || text === shownText(r)) return;
-    const op = { id: S.client + "-" + (++S.counter), kind: "edit_text", sid: r.sid, text,
-                 expected_version: Math.max(r.text_version, S.textVersions[r.sid] || 0), t_key: tKey };
+    const parts = text.split("|");
+    let op;
+    if (parts.length === 2 && parts[0].trim() && parts[1].trim()) {
+      // "first | second": split where the player is when that lies inside, else by length
+      const t = now(), [a, b] = r.asr;
+      const at = t > a + 0.1 && t < b - 0.1 ? t
+        : snap(a + (b - a) * parts[0].trim().length / (parts[0].trim().length + parts[1].trim().length));
+      op = textOp("split", r, { first: parts[0].trim(), second: parts[1].trim(), at_s: at }, tKey);
+    } else op = textOp("edit_text", r, { text }, tKey);
     S.pending.push(op); S.optimisticText[r.sid] = text;
     status("info", "Saving the words of #" + r.n + " …"); render(); send();
+  }
+  function mergeNext(tKey) {
+    const r = row();
+    if (S.idx >= rows.length - 1) { status("err", "The last sentence has no next one."); render(); return; }
+    S.pending.push(textOp("merge", r, {}, tKey));
+    S.optimisticText[r.sid] = shownText(r) + " " + shownText(rows[S.idx + 1]);
+    status("info", "Merging #" + r.n + " with #" + (r.n + 1) + " …"); render(); send();
   }
   function undo(tKey) {
     const op = { id: S.client + "-" + (++S.counter), kind: "undo", t_key: tKey };
@@ -449,7 +468,8 @@ export default function (component) {
     }
     el(root, ".text").textContent = shownText(r);
     const original = r.asr_text !== null ? r.asr_text : (r.sid in S.optimisticText ? r.text : null);
-    el(root, ".asr-text").textContent = original !== null ? "ASR said: " + original : "";
+    el(root, ".asr-text").textContent = r.merged_into ? "merged into #" + r.merged_into
+      : original !== null ? "ASR said: " + original : "";
     const spans = el(root, ".spans"); spans.replaceChildren();
     for (const [line, cls] of spansText(r, e)) {
       const d = document.createElement("div"); d.textContent = line; if (cls) d.className = cls;
@@ -497,6 +517,7 @@ export default function (component) {
     frame_back: () => step(-1), frame_forward: () => step(1),
     play: () => (video.paused ? video.play() : video.pause()),
     edit_text: () => editText(), text_save: (t) => saveText(t), text_cancel: () => closeText(),
+    merge_next: (t) => mergeNext(t),
     confirm: (t) => { if (S.confirm) decide(S.confirm.action, S.confirm.tKey || t, true); },
     cancel: () => { S.confirm = null; render(); },
   };

@@ -56,7 +56,7 @@ def _run(op: dict) -> dict:
             return _undo()
         if op.get("kind") == "decide":
             return _decide(op)
-        if op.get("kind") == "edit_text":
+        if op.get("kind") in ("edit_text", "split", "merge"):
             return _edit_text(op)
         return {"ok": False, "sid": None, "message": f"Unknown operation {op.get('kind')!r}."}
     except (KeyError, TypeError, ValueError) as err:  # a malformed op from the page
@@ -95,16 +95,24 @@ def _edit_text(op: dict) -> dict:
     s, me = state.store(), state.curator()
     sid = int(op["sid"])
     number = s.sentence_number(sid)
-    base = {"sid": sid, "action": "edit_text"}
+    base, kind = {"sid": sid, "action": "edit_text"}, op["kind"]
+    expected = int(op["expected_version"])
     try:
-        version = s.edit_text(sid, str(op["text"]), curator=me,
-                              expected_version=int(op["expected_version"]))  # fmt: skip
+        if kind == "split":
+            version = s.split_sentence(sid, str(op["first"]), str(op["second"]),
+                                       at_s=float(op["at_s"]), curator=me,
+                                       expected_version=expected)  # fmt: skip
+        elif kind == "merge":
+            version = s.merge_with_next(sid, curator=me, expected_version=expected)
+        else:
+            version = s.edit_text(sid, str(op["text"]), curator=me, expected_version=expected)
     except StaleWriteError:
         return {**base, "ok": False, "message": f"Not saved: the words of #{number} were changed"
                 " by someone else meanwhile; they show now: edit again."}  # fmt: skip
     except AlignerError as err:
         return {**base, "ok": False, "message": f"Not saved #{number}: {err}"}
-    return {**base, "ok": True, "text_version": version, "message": f"Saved #{number}: words"}
+    done = {"split": "split in two", "merge": "merged with the next"}.get(kind, "words")
+    return {**base, "ok": True, "text_version": version, "message": f"Saved #{number}: {done}"}
 
 
 def _undo() -> dict:

@@ -98,6 +98,9 @@ def _others(s, video_id: str, rows: list[dict]) -> tuple[list[dict], list[str]]:
 def _desk_data(s, video: dict, rows: list[dict], row: dict, nav: dict, client: dict) -> dict:
     present, notices = _others(s, video["video_id"], rows)
     edits = s.edited_texts(video["video_id"])
+    numbers = {r["sentence_id"]: r["idx"] + 1 for r in rows}
+    merged = {e["merged_with"]: numbers.get(sid) for sid, e in edits.items()
+              if e["kind"] == "merge" and e["text"] is not None}  # fmt: skip
     path = review_media.video_file(video)
     settings = state.settings()
     clip = strip = None
@@ -108,7 +111,8 @@ def _desk_data(s, video: dict, rows: list[dict], row: dict, nav: dict, client: d
             run = state.current_run(max_age_s=RUN_MAX_AGE_S)
             strip["sim"] = review_media.similarity_row(run, video["video_id"], int(row["idx"]))
     return {
-        "rows": [desk.desk_row(r, edits.get(r["sentence_id"])) for r in rows],
+        "rows": [desk.desk_row(r, edits.get(r["sentence_id"]), merged.get(r["sentence_id"]))
+                 for r in rows],
         "nav": {"token": nav["token"], "sid": nav["sid"]},
         "clip": clip, "strip": strip, "acks": act.recent_acks(), "curator": state.curator(),
         "presence": present, "notices": notices, "keys": settings.keys,

@@ -61,7 +61,9 @@ def text_history_table(store, sentence_id: int) -> None:
         return
     st.caption("Words fixed")
     st.dataframe(
-        [{"when": e["created_at"], "who": e["curator"], "before": e["before_text"] or "(ASR)",
-          "after": e["after_text"] or "(ASR)", "version": e["version"]} for e in reversed(edits)],
+        [{"when": e["created_at"], "who": e["curator"], "edit": e["kind"],
+          "before": e["before_text"] or "(ASR)",
+          "after": " | ".join(t for t in (e["after_text"], e["second_text"]) if t) or "(ASR)",
+          "version": e["version"]} for e in reversed(edits)],
         hide_index=True,
     )  # fmt: skip

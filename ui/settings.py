@@ -25,7 +25,7 @@ DEFAULT_KEYS = {
     "prev": "ArrowLeft", "next": "ArrowRight", "next_open": "j", "undo": "u",
     "start_earlier": "q", "start_later": "w", "end_earlier": "o", "end_later": "p",
     "mark_start": "[", "mark_end": "]", "frame_back": ",", "frame_forward": ".", "play": "k",
-    "edit_text": "t",
+    "edit_text": "t", "merge_next": "m",
     "reason_1": "1", "reason_2": "2", "reason_3": "3", "reason_4": "4",
     "confirm": "Enter", "cancel": "Escape",
 }  # fmt: skip

@@ -151,8 +151,9 @@ CREATE TABLE adjudications (
 );
 """
 
-# a curator's fix of a sentence's words (ASR errors); the newest row per sentence is its text,
-# `after_text` NULL = back to the ASR text; `sentences.text` itself is never changed
+# a curator's fix of a sentence's words (ASR errors), a split in two or a merge with the next;
+# the newest row per sentence is its state (`after_text` NULL and kind text = back to the ASR
+# text); `sentences` itself is never changed
 TEXT_EDITS = """
 CREATE SEQUENCE text_edit_id_seq START 1;
 CREATE TABLE text_edits (
@@ -160,8 +161,12 @@ CREATE TABLE text_edits (
     sentence_id BIGINT NOT NULL,
     curator     TEXT NOT NULL,
     created_at  TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    kind        TEXT NOT NULL DEFAULT 'text', -- text | split | merge
     before_text TEXT,
-    after_text  TEXT,
+    after_text  TEXT,                       -- split: the first part; merge: both texts joined
+    second_text TEXT,                       -- split: the second part
+    split_s     DOUBLE,                     -- split: where the second part starts, seconds
+    merged_with BIGINT,                     -- merge: the next sentence, absorbed into this one
     version     INTEGER NOT NULL            -- grows per sentence (stale-write check)
 );
 """
