@@ -64,7 +64,9 @@ HTML = """
     <div class="nav">
       <button data-act="prev">◀ Prev</button><button data-act="next">Next ▶</button>
       <button data-act="next_open">Next open</button><button data-act="undo">Undo</button>
-      <button data-act="edit_text">Fix words</button>
+    </div>
+    <div class="nav textops">
+      <button data-act="edit_text">Fix words (type "a | b" to split)</button>
       <button data-act="merge_next">Merge with next</button>
     </div>
     <div class="help"></div>
