@@ -187,6 +187,11 @@ def _add_evaluate(sub) -> None:
                         " (default DATASET/annotations/htm_align.json)")  # fmt: skip
     p.add_argument("--run", dest="run_id", default=None, metavar="RUN_ID",
                    help="predictions to score (default: the latest tan run)")  # fmt: skip
+    p.add_argument("--protocol", choices=("stored", "htm-align"), default="stored",
+                   help="stored: score the stored predictions (default); htm-align: the"
+                        " ground-truth sentences are the queries, scored as TAN's eval does")  # fmt: skip
+    p.add_argument("--checkpoint", default=None, metavar="CKPT",
+                   help="htm-align: the model to run (default DATASET/.aligner/checkpoints/tan.pt)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=_run_evaluate)
 
@@ -194,6 +199,8 @@ def _add_evaluate(sub) -> None:
 def _run_evaluate(args) -> int:
     from aligner.evaluate import evaluate_dataset, format_report
 
+    if args.protocol == "htm-align":
+        return _run_htm_align(args)
     report = evaluate_dataset(_workspace(args), ground_truth=args.ground_truth, run_id=args.run_id)
     if args.json:
         import json
@@ -201,6 +208,19 @@ def _run_evaluate(args) -> int:
         print(json.dumps(report, sort_keys=True))
     else:
         print(format_report(report))
+    return 0
+
+
+def _run_htm_align(args) -> int:
+    import json
+
+    from aligner.htm_align import format_benchmark_report, run_benchmark
+
+    if args.run_id or args.ground_truth == "labels":
+        raise AlignerError("--protocol htm-align runs the model itself: no --run, no labels")
+    report = run_benchmark(_workspace(args), ground_truth=args.ground_truth,
+                           checkpoint=args.checkpoint)  # fmt: skip
+    print(json.dumps(report, sort_keys=True) if args.json else format_benchmark_report(report))
     return 0
 
 

@@ -115,15 +115,22 @@ def read_ground_truth(path: str | Path) -> list[Truth]:
         raise InputError(path, "ground-truth file not found")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return [
-            Truth(str(vid), bool(int(row[0])), float(row[1]), float(row[2]), str(row[3]))
-            for vid, rows in data.items()
-            for row in rows
-        ]
+        return [_truth_row(str(vid), n, row) for vid, rows in data.items()
+                for n, row in enumerate(rows)]  # fmt: skip
     except (ValueError, TypeError, IndexError, KeyError, AttributeError) as err:
         raise InputError(
             path, f"not HTM-Align JSON {{video: [[alignable, start, end, text]]}} ({err})"
         ) from None
+
+
+def _truth_row(video_id: str, n: int, row) -> Truth:
+    """One `[alignable 1|0, start_s, end_s, text]` row (the real file's ints, or booleans)."""
+    if isinstance(row, str | dict) or row[0] not in (0, 1):
+        raise ValueError(f"video {video_id!r} row {n}: expected [alignable 1|0, start, end, text]")
+    start, end = float(row[1]), float(row[2])
+    if not (math.isfinite(start) and math.isfinite(end)):
+        raise ValueError(f"video {video_id!r} row {n}: start/end must be numbers of seconds")
+    return Truth(video_id, bool(row[0]), start, end, str(row[3]))
 
 
 def match_sentences(truths: Sequence[Truth], stored: Sequence[Any]) -> list[Truth]:

@@ -99,6 +99,23 @@ def test_bad_ground_truth_names_the_file(tmp_path):
         read_ground_truth(bad)
     with pytest.raises(InputError, match="nope.json: ground-truth file not found"):
         read_ground_truth(tmp_path / "nope.json")
+    bad.write_text('{"v": [[1, 0.5, 2, "ok"], [2, 1, 2, "two is no flag"]]}')
+    with pytest.raises(InputError, match="gt.json: .*video 'v' row 1: expected"):
+        read_ground_truth(bad)
+    bad.write_text('{"v": [[0, "NaN", 2, "x"]]}')
+    with pytest.raises(InputError, match="row 0: start/end must be numbers"):
+        read_ground_truth(bad)
+
+
+def test_real_htm_align_rows_read_as_given(tmp_path):
+    """TAN's README row `[1, 10.739, 17.535, 'add extra virgin olive oil and garlic']`."""
+    path = tmp_path / "htm_align.json"
+    path.write_text('{"-3CEg4y7mQM": [[0, 2.1, 9.0, "hi guys"], '
+                    '[1, 10.739, 17.535, "add extra virgin olive oil and garlic"]], "x": [[true, 1, 2, "a"]]}')  # fmt: skip
+    truths = read_ground_truth(path)
+    assert truths[1] == Truth("-3CEg4y7mQM", True, 10.739, 17.535,
+                              "add extra virgin olive oil and garlic")  # fmt: skip
+    assert not truths[0].alignable and truths[2].alignable
 
 
 # -- the dataset round trip with toy features ----------------------------------------------------
