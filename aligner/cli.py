@@ -35,7 +35,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_ingest, _add_features, _add_train, _add_predict, _add_auto_align,
-                _add_evaluate, _add_export, _add_review):  # fmt: skip
+                _add_evaluate, _add_export, _add_review, _add_labels):  # fmt: skip
         add(sub)
     return parser
 
@@ -268,3 +268,28 @@ def _run_review(args) -> int:
     from aligner.review_launcher import launch_review
 
     return launch_review(_workspace(args), port=args.port)
+
+
+# -- labels ------------------------------------------------------------------------------------
+def _add_labels(sub) -> None:
+    p = sub.add_parser("labels", help="curator labels: import existing annotations")
+    labels = p.add_subparsers(dest="labels_command", required=True, metavar="ACTION")
+    q = _dataset_command(labels, "import", "import HTM-Align JSON or an aligner JSONL export"
+                                           " as curator labels")  # fmt: skip
+    q.add_argument("file", metavar="FILE", help="htm_align.json or an `aligner export` .jsonl")
+    q.add_argument("--format", default="auto", choices=("auto", "htm-align", "jsonl"),
+                   help="auto: .jsonl/.ndjson = JSONL export, else HTM-Align JSON")  # fmt: skip
+    q.add_argument("--curator", default=None,
+                   help="curator name recorded (default import:<file name>)")  # fmt: skip
+    q.add_argument("--overwrite", action="store_true",
+                   help="replace decisions someone else made differently (default: keep them)")  # fmt: skip
+    q.set_defaults(run=_run_labels_import)
+
+
+def _run_labels_import(args) -> int:
+    from aligner.labels_import import import_labels
+
+    summary = import_labels(_workspace(args), args.file, fmt=args.format, curator=args.curator,
+                            overwrite=args.overwrite)  # fmt: skip
+    print(summary)
+    return 0

@@ -32,6 +32,7 @@ from aligner.errors import AlignerError, InputError
 GROUND_TRUTH_FILE = Path("annotations") / "htm_align.json"
 LABELS = "labels"  # --ground-truth value selecting the curators' labels
 _NON_WORD = re.compile(r"[^\w\s]+")
+_APOSTROPHES = re.compile(r"['\u2019]")  # "that's" and "thats" are the same words
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,9 @@ def _get(preds: dict[int, dict[str, Any]], sentence_id: int | None, key: str):
 
 # -- ground truth ------------------------------------------------------------------------------
 def normalise_text(text: str) -> str:
-    """Lower case, punctuation dropped, whitespace collapsed: how GT meets stored sentences."""
-    return " ".join(_NON_WORD.sub(" ", text.lower()).split())
+    """Lower case, apostrophes dropped, other punctuation a space, whitespace collapsed: how
+    ground truth meets stored sentences ("That's it!" and HTM-Align's "thats it" agree)."""
+    return " ".join(_NON_WORD.sub(" ", _APOSTROPHES.sub("", text.lower())).split())
 
 
 def read_ground_truth(path: str | Path) -> list[Truth]:
