@@ -232,19 +232,20 @@ def format_report(report: dict[str, Any]) -> str:
         f"sentences: {report['n_sentences']} ({report['n_alignable']} alignable,"
         f" {report['n_matched']} matched to stored sentences) in {report['n_videos']} videos",
         f"{'method':<28}{'R@1':>8}{'ROC-AUC':>10}",
-        _line("TAN (co-trained)", report),
+        report_line("TAN (co-trained)", report),
     ]
     names = {"tan_stage1": "TAN before co-training", "dual": "dual encoder alone",
              "asr": "ASR timestamp"}  # fmt: skip
     for key, label in names.items():
         if key in report["baselines"]:
-            lines.append(_line(label, report["baselines"][key]))
+            lines.append(report_line(label, report["baselines"][key]))
     return "\n".join(lines)
 
 
-def _line(label: str, metrics: dict[str, Any]) -> str:
-    return f"{label:<28}{_pct(metrics['r_at_1']):>8}{_pct(metrics['roc_auc']):>10}"
+def report_line(label: str, metrics: dict[str, Any], width: int = 28) -> str:
+    """One table row: the label, then R@1 and ROC-AUC in percent ("n/a" when undefined)."""
+    return f"{label:<{width}}{percent(metrics['r_at_1']):>8}{percent(metrics['roc_auc']):>10}"
 
 
-def _pct(value: float | None) -> str:
+def percent(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}"

@@ -40,7 +40,14 @@ from typing import Any
 import numpy as np
 
 from aligner.errors import AlignerError
-from aligner.evaluate import GROUND_TRUTH_FILE, Truth, is_hit, read_ground_truth, roc_auc
+from aligner.evaluate import (
+    GROUND_TRUTH_FILE,
+    Truth,
+    is_hit,
+    read_ground_truth,
+    report_line,
+    roc_auc,
+)
 
 PROTOCOL = "htm-align"
 MASKED = -6e4  # TAN's value for cells no window saw (exp() underflows to 0 in the softmax)
@@ -272,9 +279,12 @@ class VideoFeatures:
 
 
 # -- the benchmark over a dataset folder -------------------------------------------------------
+STAGE1 = "tan_stage1"  # the baseline run from the checkpoint's stage-1 sibling, when it exists
+
+
 @dataclass
 class BenchmarkRun:
-    scores: list[VideoScore] = field(default_factory=list)
+    scores: dict[str, list[VideoScore]]  # model name -> one score per scored video
     failed: list[str] = field(default_factory=list)
 
 
@@ -283,21 +293,25 @@ def run_benchmark(
     *,
     ground_truth: str | Path | None = None,
     checkpoint: str | Path | None = None,
+    baselines: bool = True,
     progress: bool | None = None,
 ) -> dict[str, Any]:
     """Score `checkpoint` (default `ws.root/checkpoints/tan.pt`) on the HTM-Align file
     `ground_truth` (default `DATASET/annotations/htm_align.json`); returns the report dict
-    (`r_at_1`, `roc_auc`, counts, `variants`, `failed`). A video whose features cannot be
-    read is listed in `failed` and left out; the rest is scored."""
-    from aligner.tan.checkpoints import default_checkpoint, load_checkpoint
+    (`r_at_1`, `roc_auc`, counts, `variants`, `baselines`, `failed`). With `baselines`, the
+    stage-1 sibling checkpoint (TAN before co-training) is scored too when it exists. A video
+    whose features cannot be read is listed in `failed` and left out; the rest is scored."""
+    from aligner.tan.checkpoints import default_checkpoint, load_checkpoint, stage1_sibling
 
     gt_path = Path(ground_truth) if ground_truth else ws.dataset / GROUND_TRUTH_FILE
     by_video = group_by_video(read_ground_truth(gt_path))
     ckpt = Path(checkpoint) if checkpoint else default_checkpoint(ws)
-    model, _ = load_checkpoint(ckpt)
+    models = {"tan": load_checkpoint(ckpt)[0]}
+    if baselines and stage1_sibling(ckpt).is_file():
+        models[STAGE1] = load_checkpoint(stage1_sibling(ckpt), expect=models["tan"].spec)[0]
     started = time.perf_counter()
-    run = _run_videos(ws, model, by_video, progress)
-    if not run.scores:
+    run = _run_videos(ws, models, by_video, progress)
+    if not run.scores["tan"]:
         reason = run.failed[0] if run.failed else "the file has no videos"
         raise AlignerError(f"{gt_path}: no video could be scored ({reason})")
     return _report(run, gt_path, ckpt, time.perf_counter() - started)
@@ -311,24 +325,27 @@ def group_by_video(truths: Sequence[Truth]) -> dict[str, list[Truth]]:
     return dict(sorted(grouped.items()))
 
 
-def _run_videos(ws, model, by_video: dict[str, list[Truth]], progress) -> BenchmarkRun:
+def _run_videos(ws, models: dict[str, Any], by_video: dict[str, list[Truth]], progress):
+    """Each video's features are read once and scored with every model (same features)."""
     from tqdm import tqdm
 
     from aligner import features
 
-    spec, run = model.spec, BenchmarkRun()
-    source = VideoFeatures(ws, spec.visual)
+    spec = models["tan"].spec
+    run, source = BenchmarkRun({name: [] for name in models}), VideoFeatures(ws, spec.visual)
     bar = tqdm(by_video.items(), desc="htm-align", unit="video", total=len(by_video),
-               disable=None if progress is None else not progress)  # fmt: skip
+               file=sys.stderr, disable=None if progress is None else not progress)  # fmt: skip
     for video_id, truths in bar:
         try:
             video = source.load(video_id)
             _check_dims(video_id, [v.shape[1] for v in video], spec.visual_dims)
             text = features.load_text_features(ws, [t.text for t in truths], spec.text)
-            run.scores.append(evaluate_video(model, video_id, truths, video, text))
         except AlignerError as err:
             run.failed.append(f"{video_id}: {err}")
             bar.write(f"aligner evaluate: {video_id}: {err}", file=sys.stderr)
+            continue
+        for name, model in models.items():
+            run.scores[name].append(evaluate_video(model, video_id, truths, video, text))
     return run
 
 
@@ -340,7 +357,7 @@ def _check_dims(video_id: str, got: list[int], expected: Sequence[int]) -> None:
 
 
 def _report(run: BenchmarkRun, gt_path: Path, ckpt: Path, seconds: float) -> dict[str, Any]:
-    scores = run.scores
+    scores = run.scores["tan"]
     n = sum(len(v.alignable) for v in scores)
     return {
         "protocol": PROTOCOL,
@@ -356,6 +373,7 @@ def _report(run: BenchmarkRun, gt_path: Path, ckpt: Path, seconds: float) -> dic
         "failed": run.failed,
         "seconds": round(seconds, 2),
         "variants": {m: pooled_metrics(scores, m) for m in VARIANTS},
+        "baselines": {name: pooled_metrics(s) for name, s in run.scores.items() if name != "tan"},
     }
 
 
@@ -368,19 +386,13 @@ def format_benchmark_report(report: dict[str, Any]) -> str:
         f" ({report['n_alignable']} alignable), {report['n_windows']} windows,"
         f" {report['n_unseen']} sentences in no window",
         f"{'method':<40}{'R@1':>8}{'ROC-AUC':>10}",
-        _line("TAN (fused sim, joint head)", report),
+        report_line("TAN (fused sim, joint head)", report, 40),
     ]
     names = {"joint": "joint encoder sim, joint head", "dual": "dual encoder sim, dual head",
              "max_sim": "fused sim, max sim as alignability"}  # fmt: skip
-    lines += [_line(label, report["variants"][key]) for key, label in names.items()]
+    lines += [report_line(label, report["variants"][key], 40) for key, label in names.items()]
+    if STAGE1 in report["baselines"]:
+        lines.append(report_line("TAN before co-training", report["baselines"][STAGE1], 40))
     if report["failed"]:
         lines.append(f"{len(report['failed'])} video(s) not scored: {report['failed'][0]}")
     return "\n".join(lines)
-
-
-def _line(label: str, metrics: dict[str, Any]) -> str:
-    return f"{label:<40}{_pct(metrics['r_at_1']):>8}{_pct(metrics['roc_auc']):>10}"
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}"

@@ -160,7 +160,7 @@ CHATTER = ["hi everyone welcome back to my channel", "dont forget to like and su
 DIM = 24  # toy "S3D" width
 
 
-def _toy_folder(root, n_videos=4, seed=3):
+def _toy_folder(root, n_videos=3, seed=3):
     """Features at 1/s where each step's visual prototype is shown, and its annotation."""
     rng = np.random.default_rng(seed)
     protos = rng.normal(size=(len(STEPS) + 1, DIM))  # last: the talking head
@@ -191,12 +191,24 @@ def _toy_folder(root, n_videos=4, seed=3):
 
 
 @pytest.fixture(scope="module")
-def benchmark_folder(tmp_path_factory):
+def one_thread():
+    """Many tiny forward passes: on a shared machine extra torch threads only contend."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def benchmark_folder(tmp_path_factory, one_thread):
     """A folder of precomputed features + htm_align.json, and a checkpoint trained on it."""
     from aligner.features import load_text_features
     from aligner.tan.batching import VideoItem
-    from aligner.tan.checkpoints import save_checkpoint
+    from aligner.tan.checkpoints import save_checkpoint, stage1_sibling
     from aligner.tan.config import FeatureSpec, TANConfig, TrainConfig
+    from aligner.tan.model import build_model
     from aligner.tan.train import train_items
     from aligner.workspace import open_workspace
 
@@ -214,6 +226,9 @@ def benchmark_folder(tmp_path_factory):
     tcfg = TrainConfig(stage1_epochs=1, stage2_epochs=1, min_batches=2, min_val_videos=99)
     result = train_items(items, spec, config=cfg, train_config=tcfg, seed=0, progress=False)
     ckpt = save_checkpoint(result.model, root / "tiny.pt")
+    stage1 = build_model(cfg, spec)
+    stage1.load_state_dict(result.stage1_state)
+    save_checkpoint(stage1, stage1_sibling(ckpt))  # "TAN before co-training", scored beside
     # a video in the annotation whose features are missing: reported, the rest still scored
     truth["missing"] = [[1, 1.0, 3.0, "crack two eggs into a bowl"], [0, 5.0, 8.0, "so yeah"]]
     (root / "annotations" / "htm_align.json").write_text(json.dumps(truth))
@@ -271,7 +286,7 @@ def _reference(ws, model, truth):
 
 @pytest.mark.slow
 def test_cli_scores_a_folder_of_precomputed_features_as_tan_does(benchmark_folder, capsys):
-    from aligner.tan.checkpoints import load_checkpoint
+    from aligner.tan.checkpoints import load_checkpoint, stage1_sibling
 
     ws, ckpt, truth = benchmark_folder
     argv = ["evaluate", str(ws.dataset), "--protocol", "htm-align", "--checkpoint", str(ckpt)]
@@ -280,6 +295,8 @@ def test_cli_scores_a_folder_of_precomputed_features_as_tan_does(benchmark_folde
     r_at_1, auc, n = _reference(ws, load_checkpoint(ckpt)[0], truth)
     assert report["r_at_1"] == pytest.approx(r_at_1, abs=1e-12)
     assert report["roc_auc"] == pytest.approx(auc, abs=1e-12)
+    r_at_1, auc, _ = _reference(ws, load_checkpoint(stage1_sibling(ckpt))[0], truth)
+    assert report["baselines"]["tan_stage1"] == pytest.approx({"r_at_1": r_at_1, "roc_auc": auc})
     assert report["n_sentences"] == report["n_matched"] == n > 20
     assert report["n_videos"] == len(truth) - 1 and report["n_windows"] > report["n_videos"]
     assert len(report["failed"]) == 1 and "missing" in report["failed"][0]
@@ -288,6 +305,7 @@ def test_cli_scores_a_folder_of_precomputed_features_as_tan_does(benchmark_folde
     assert cli.main(argv) == 0
     table = capsys.readouterr().out
     assert "TAN (fused sim, joint head)" in table and f"{100 * report['r_at_1']:.1f}" in table
+    assert "TAN before co-training" in table
 
 
 def test_cli_htm_align_refuses_stored_run_options(tmp_path, capsys):
