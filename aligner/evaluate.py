@@ -13,6 +13,10 @@ normalised text, in order; or "labels": the curators' current decisions in the s
 Baselines beside the model: the ASR timestamp (peak = ASR midpoint, a constant alignability so
 AUC 0.5), the dual encoder alone (the "tan" run's dual columns), and TAN before co-training (the
 latest "tan-stage1" run).
+
+This scores *stored* predictions of the tool's own sentences. The real HTM-Align benchmark,
+whose sentences come from TAN's splitter, is scored by `aligner.htm_align` instead (the
+ground-truth sentences are the queries, as in TAN's eval; `evaluate --protocol htm-align`).
 """
 
 from __future__ import annotations

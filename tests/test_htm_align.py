@@ -317,3 +317,47 @@ def test_cli_htm_align_refuses_stored_run_options(tmp_path, capsys):
     assert cli.main(["evaluate", str(tmp_path), "--protocol", "htm-align",
                      "--checkpoint", str(tmp_path / "nope.pt")]) == 1  # fmt: skip
     assert "nope.pt: checkpoint not found" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_raw_videos_go_through_the_same_protocol_as_precomputed_features(tmp_path, one_thread):
+    """Two committed sample videos (no ingest): the builtin features the protocol decodes, saved
+    as precomputed features, give the same numbers with the same weights."""
+    import shutil
+
+    import torch
+
+    from aligner.evaluate import normalise_text
+    from aligner.features import builtin
+    from aligner.htm_align import VideoFeatures, run_benchmark
+    from aligner.tan.checkpoints import save_checkpoint
+    from aligner.tan.config import FeatureSpec, TANConfig
+    from aligner.tan.model import build_model
+    from aligner.workspace import open_workspace
+    from tests.conftest import SAMPLE
+
+    videos = ["A482RuKt9sO", "SOGqtceblZO"]
+    sample = json.loads((SAMPLE / "annotations" / "htm_align.json").read_text())
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "annotations").mkdir()
+    for vid in videos:
+        shutil.copy(SAMPLE / "videos" / f"{vid}.mp4", tmp_path / "videos" / f"{vid}.mp4")
+    real_style = {v: [[a, s, e, normalise_text(t)] for a, s, e, t in sample[v]] for v in videos}
+    (tmp_path / "annotations" / "htm_align.json").write_text(json.dumps(real_style))
+    ws = open_workspace(tmp_path)
+    torch.manual_seed(0)
+    cfg = TANConfig(width=32, joint_layers=1, dual_layers=1, heads=2)
+    model = build_model(cfg, FeatureSpec(("builtin",), (builtin.DIM,), "minilm", 384)).eval()
+    raw = run_benchmark(ws, checkpoint=save_checkpoint(model, tmp_path / "raw.pt"), progress=False)
+    assert (raw["n_videos"], raw["failed"]) == (2, []) and raw["n_windows"] >= 4
+    (tmp_path / "features" / "copy").mkdir(parents=True)
+    decoded = VideoFeatures(ws, ["builtin"])
+    for vid, seconds in zip(videos, (62, 87), strict=True):
+        (array,) = decoded.load(vid)  # from the feature cache the benchmark filled
+        assert array.shape == (seconds, builtin.DIM)
+        np.save(tmp_path / "features" / "copy" / f"{vid}.mp4.npy", array)
+    copy = build_model(cfg, FeatureSpec(("precomputed:copy",), (builtin.DIM,), "minilm", 384))
+    copy.load_state_dict(model.state_dict())
+    same = run_benchmark(ws, checkpoint=save_checkpoint(copy, tmp_path / "copy.pt"), progress=False)
+    for key in ("r_at_1", "roc_auc", "n_sentences", "n_windows", "variants"):
+        assert same[key] == raw[key]
