@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from aligner.errors import AlignerError
+from aligner.errors import AlignerError, InputError
 from aligner.evaluate import (
     GROUND_TRUTH_FILE,
     Truth,
@@ -249,14 +249,13 @@ class VideoFeatures:
                                                                 strict=True)]  # fmt: skip
 
     def _one(self, backbone, precomputed: bool, video_id: str) -> np.ndarray:
-        from aligner.errors import InputError
         from aligner.features.compute import video_features
 
         if precomputed:
             path = backbone.file(video_id)
             try:
                 array = np.load(path, allow_pickle=False)
-            except ValueError as err:
+            except (ValueError, OSError, EOFError) as err:  # truncated or not an .npy file
                 raise InputError(path, f"not a readable .npy array ({err})") from None
             if array.ndim != 2 or not len(array):
                 raise InputError(path, f"expected a 2-D (seconds x dims) array, got {array.shape}")

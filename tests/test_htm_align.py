@@ -361,3 +361,25 @@ def test_raw_videos_go_through_the_same_protocol_as_precomputed_features(tmp_pat
     same = run_benchmark(ws, checkpoint=save_checkpoint(copy, tmp_path / "copy.pt"), progress=False)
     for key in ("r_at_1", "roc_auc", "n_sentences", "n_windows", "variants"):
         assert same[key] == raw[key]
+
+
+def test_unreadable_feature_files_name_themselves(tmp_path):
+    from aligner.errors import AlignerError, InputError
+    from aligner.htm_align import VideoFeatures
+    from aligner.workspace import open_workspace
+
+    folder = tmp_path / "features" / "s3d"
+    folder.mkdir(parents=True)
+    (folder / "bad.mp4.npy").write_bytes(b"\x93NUMPY garbage")
+    np.save(folder / "flat.mp4.npy", np.zeros(5, np.float32))
+    np.save(folder / "ok.mp4.npy", np.ones((7, 3), np.float16))
+    source = VideoFeatures(open_workspace(tmp_path), ["precomputed:s3d"])
+    assert source.load("ok")[0].shape == (7, 3) and source.load("ok")[0].dtype == np.float32
+    with pytest.raises(InputError, match=r"bad\.mp4\.npy: not a readable \.npy array"):
+        source.load("bad")
+    with pytest.raises(InputError, match=r"flat\.mp4\.npy: expected a 2-D"):
+        source.load("flat")
+    with pytest.raises(InputError, match="no precomputed precomputed:s3d features for video gone"):
+        source.load("gone")
+    with pytest.raises(AlignerError, match="gone: no video file under"):
+        VideoFeatures(open_workspace(tmp_path), ["builtin"]).load("gone")
