@@ -27,7 +27,7 @@ from aligner.features.text import (
 from aligner.features.visual import DEFAULT_VISUAL, VideoRef, get_visual_backbone
 from aligner.frames import probe
 
-FEATURES_DIR = "features"
+FEATURES_DIR = "features"  # ws.root/features/: the feature cache
 TEXT_DIR = "text"  # ws.root/features/text/<encoder key>.npz
 POOL_MIN_SECONDS = 120.0  # less video than this to compute: not worth starting processes
 MAX_WORKERS = 4  # decoding processes by default
