@@ -144,13 +144,14 @@ def toy_features(monkeypatch, toy_workspace):
 @pytest.mark.slow
 def test_train_predict_evaluate_round_trip(toy_features, capsys):
     ws = toy_features
-    from aligner.tan.infer import load_similarity
+    from aligner.similarity import load_similarity
 
     assert cli.main(["train", str(ws.dataset), "--epochs", "3"]) == 0
     assert (ws.root / "checkpoints" / "tan.pt").is_file()
     assert (ws.root / "checkpoints" / "tan.stage1.pt").is_file()
     assert cli.main(["predict", str(ws.dataset)]) == 0
     capsys.readouterr()
+    _each_stage_alone_is_idempotent(ws, capsys)
     assert cli.main(["evaluate", str(ws.dataset), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["n_matched"] == report["n_sentences"] > 50
@@ -168,6 +169,25 @@ def test_train_predict_evaluate_round_trip(toy_features, capsys):
     sim = load_similarity(ws, run["run_id"], vid)
     assert sim.shape == (sum(s.video_id == vid for s in sentences), toy_features_duration(ws, vid))
     assert "TAN before co-training" in format_report(report)
+
+
+def _each_stage_alone_is_idempotent(ws, capsys):
+    """`train` / `predict` re-run with nothing changed do no work and say so; `--force` redoes."""
+    with Store(ws.db_path, read_only=True) as store:
+        runs = store.runs()
+    checkpoint = ws.root / "checkpoints" / "tan.pt"
+    written = checkpoint.stat().st_mtime_ns
+    assert cli.main(["train", str(ws.dataset), "--epochs", "3"]) == 0
+    assert "is up to date" in capsys.readouterr().out
+    assert cli.main(["predict", str(ws.dataset)]) == 0
+    assert "is up to date" in capsys.readouterr().out
+    with Store(ws.db_path, read_only=True) as store:
+        assert store.runs() == runs  # no new run row
+    assert checkpoint.stat().st_mtime_ns == written
+    assert cli.main(["predict", str(ws.dataset), "--force"]) == 0
+    assert "predicted " in capsys.readouterr().out
+    with Store(ws.db_path, read_only=True) as store:
+        assert len(store.runs("predict")) == len([r for r in runs if r["kind"] == "predict"]) + 2
 
 
 def toy_features_duration(ws, video_id):
