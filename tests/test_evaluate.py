@@ -190,6 +190,40 @@ def _each_stage_alone_is_idempotent(ws, capsys):
         assert len(store.runs("predict")) == len([r for r in runs if r["kind"] == "predict"]) + 2
 
 
+def test_train_decides_itself_whether_its_checkpoint_is_up_to_date(toy_features, tmp_path,
+                                                                   monkeypatch):  # fmt: skip
+    """Same inputs: nothing trained; `force`, a new label or other settings: trained again.
+    (The loop is stubbed: a fresh untrained model; the decision is what is tested here.)"""
+    import aligner.tan.train as train
+    from aligner.tan.model import build_model
+
+    calls = []
+
+    def fake_train_items(items, spec, *, config, train_config, seed, progress):
+        calls.append(train_config)
+        model = build_model(config, spec).eval()
+        return train.TrainResult(model, model.state_dict())
+
+    monkeypatch.setattr(train, "train_items", fake_train_items)
+    ws, out = toy_features, tmp_path / "ckpt" / "t.pt"
+    first = train.train_dataset(ws, epochs=2, out=out, progress=False)
+    assert first.trained and out.is_file() and len(calls) == 1
+    again = train.train_dataset(ws, epochs=2, out=out, progress=False)
+    assert not again.trained and len(calls) == 1 and "is up to date" in str(again)
+    assert (again.run_id, again.n_videos, again.inputs_key) == (
+        first.run_id, first.n_videos, first.inputs_key
+    )  # fmt: skip
+    assert train.train_dataset(ws, epochs=2, out=out, force=True, progress=False).trained
+    assert train.train_dataset(ws, epochs=3, out=out, progress=False).trained  # other settings
+    with Store(ws.db_path) as store:
+        sentence = store.sentences()[0]
+        store.record_decision(sentence.sentence_id, action="not_alignable", curator="ann")
+    labelled = train.train_dataset(ws, epochs=3, out=out, progress=False)
+    assert labelled.trained and labelled.n_labels == 1 and len(calls) == 4
+    with Store(ws.db_path) as store:  # leave the shared workspace as it was
+        store.record_decision(sentence.sentence_id, action="skip", curator="ann")
+
+
 def toy_features_duration(ws, video_id):
     with Store(ws.db_path) as store:
         return int(store.video(video_id)["duration"])
