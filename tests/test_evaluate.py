@@ -220,6 +220,10 @@ def test_train_decides_itself_whether_its_checkpoint_is_up_to_date(toy_features,
         store.record_decision(sentence.sentence_id, action="not_alignable", curator="ann")
     labelled = train.train_dataset(ws, epochs=3, out=out, progress=False)
     assert labelled.trained and labelled.n_labels == 1 and len(calls) == 4
+    from aligner.features import builtin  # a new descriptor version: features change, retrain
+
+    monkeypatch.setattr(builtin, "DESCRIPTOR_VERSION", builtin.DESCRIPTOR_VERSION + 1)
+    assert train.train_dataset(ws, epochs=3, out=out, progress=False).trained
     with Store(ws.db_path) as store:  # leave the shared workspace as it was
         store.record_decision(sentence.sentence_id, action="skip", curator="ann")
 

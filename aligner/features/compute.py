@@ -256,3 +256,12 @@ def feature_dims(visual=None, text: str | None = None, *, dataset=None) -> tuple
     dataset = getattr(dataset, "dataset", dataset)  # a Workspace works too
     dims = [get_visual_backbone(n, dataset=dataset).dim for n in visual_names(visual)]
     return dims, get_text_encoder(text or DEFAULT_TEXT).dim
+
+
+def feature_keys(visual=None, text: str | None = None, *, dataset=None) -> dict[str, object]:
+    """What the named features are made from, without computing or loading anything: each
+    visual backbone's cache key (its version and settings, a local model's files) and the text
+    encoder's. Stages that read features put this into the key of their inputs."""
+    dataset = getattr(dataset, "dataset", dataset)  # a Workspace works too
+    visual_keys = [get_visual_backbone(n, dataset=dataset).key for n in visual_names(visual)]
+    return {"visual": visual_keys, "text": get_text_encoder(text or DEFAULT_TEXT).key}

@@ -275,17 +275,21 @@ def predict_dataset(
     return summary
 
 
-def predict_key(store, checkpoint: Path, mode: str) -> str:
+def predict_key(ws, store, checkpoint: Path, mode: str) -> str:
     """Hash of what prediction reads: the checkpoint's bytes (not its path: a dataset folder
-    moved elsewhere keeps its predictions), the stored ok videos and sentences, the mode."""
-    from aligner.tan.checkpoints import CHECKPOINT_NOT_FOUND
+    moved elsewhere keeps its predictions), the stored ok videos and sentences, the cache keys
+    of the features the checkpoint reads, the mode."""
+    from aligner import features
+    from aligner.tan.checkpoints import CHECKPOINT_NOT_FOUND, read_stamp
 
     if not checkpoint.is_file():
         raise AlignerError(f"{checkpoint}: {CHECKPOINT_NOT_FOUND}")
+    spec = (read_stamp(checkpoint) or {}).get("features")  # None: loading will say what's wrong
     digest = store.content_digest()
     return inputs_key({
         "checkpoint": file_sha256(checkpoint), "videos": digest["videos"],
         "sentences": digest["sentences"], "mode": mode,
+        "features": spec and features.feature_keys(spec["visual"], spec["text"], dataset=ws),
     })  # fmt: skip
 
 
@@ -301,7 +305,7 @@ def predict_run(
 ) -> PredictSummary:
     """One `runs` row (kind "predict") with predictions + similarity files for every video, or
     the latest run of `model_name` when it is up to date (see `predict_dataset`)."""
-    key = predict_key(store, checkpoint, mode)
+    key = predict_key(ws, store, checkpoint, mode)
     reused = None if force else _up_to_date(store, model_name, key)
     if reused is not None:
         return reused

@@ -256,7 +256,8 @@ def train_dataset(
     visual, text = list(visual or [DEFAULT_VISUAL]), text or DEFAULT_TEXT
     out = Path(out) if out else default_checkpoint(ws)
     with Store(ws.db_path) as store:
-        key = train_key(store, visual=visual, text=text, config=cfg, train_config=tcfg, seed=seed)
+        key = train_key(ws, store, visual=visual, text=text, config=cfg, train_config=tcfg,
+                        seed=seed)  # fmt: skip
         done = None if force else _up_to_date(out, key)
         if done is not None:
             return done
@@ -265,14 +266,18 @@ def train_dataset(
 
 
 def train_key(
-    store, *, visual: Sequence[str], text: str, config: TANConfig, train_config: TrainConfig,
-    seed: int,
+    ws, store, *, visual: Sequence[str], text: str, config: TANConfig,
+    train_config: TrainConfig, seed: int,
 ) -> str:  # fmt: skip
     """Hash of everything training reads: the stored ok videos, sentences and human labels, the
-    feature backbones, the model / training settings and the seed (new defaults: new key)."""
+    feature backbones (their cache keys: a new descriptor version is new input), the model /
+    training settings and the seed (new defaults: new key)."""
+    from aligner import features
+
     return inputs_key({
-        "content": store.content_digest(), "visual": list(visual), "text": text, "seed": seed,
-        "model": asdict(config), "train": asdict(train_config),
+        "content": store.content_digest(), "seed": seed, "model": asdict(config),
+        "features": features.feature_keys(visual, text, dataset=ws.dataset),
+        "train": asdict(train_config),
     })  # fmt: skip
 
 
