@@ -227,7 +227,7 @@ class PredictSummary:
     n_videos: int
     n_sentences: int
     seconds: float
-    inputs_key: str = ""  # hash of the checkpoint's bytes, the videos, sentences and mode
+    inputs_key: str = ""  # `predict_key`: checkpoint bytes, videos, sentences, features, mode
     predicted: bool = True
     baseline_runs: dict[str, str] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
