@@ -109,6 +109,8 @@ def _add_train(sub) -> None:
     p.add_argument("--margin", type=float, default=None, metavar="S",
                    help="positive window = ASR span +- S seconds (default 0)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true",
+                   help="train even when the checkpoint is up to date with the same inputs")  # fmt: skip
     p.set_defaults(run=_run_train)
 
 
@@ -123,7 +125,7 @@ def _run_train(args) -> int:
         tcfg = replace(tcfg, pos_margin_s=args.margin)
     summary = train_dataset(
         _workspace(args), epochs=args.epochs, out=args.out, visual=args.visual, text=args.text,
-        seed=args.seed, config=TANConfig.preset(args.preset), train_config=tcfg,
+        seed=args.seed, config=TANConfig.preset(args.preset), train_config=tcfg, force=args.force,
     )  # fmt: skip
     print(summary)
     return 0
@@ -136,13 +138,16 @@ def _add_predict(sub) -> None:
                    help="default WORKSPACE/checkpoints/tan.pt")  # fmt: skip
     p.add_argument("--mode", choices=("window", "global"), default="window",
                    help="64 s windows every 16 s (default) or one pass over each video")  # fmt: skip
+    p.add_argument("--force", action="store_true",
+                   help="predict even when the latest run is up to date with the same inputs")  # fmt: skip
     p.set_defaults(run=_run_predict)
 
 
 def _run_predict(args) -> int:
     from aligner.tan.infer import predict_dataset
 
-    print(predict_dataset(_workspace(args), checkpoint=args.checkpoint, mode=args.mode))
+    ws = _workspace(args)
+    print(predict_dataset(ws, checkpoint=args.checkpoint, mode=args.mode, force=args.force))
     return 0
 
 

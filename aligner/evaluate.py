@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from aligner.corpus import ANNOTATIONS
 from aligner.errors import AlignerError, InputError
 
-GROUND_TRUTH_FILE = Path("annotations") / "htm_align.json"
 LABELS = "labels"  # --ground-truth value selecting the curators' labels
 _NON_WORD = re.compile(r"[^\w\s]+")
 _APOSTROPHES = re.compile(r"['\u2019]")  # "that's" and "thats" are the same words
@@ -221,7 +221,7 @@ def _truths(ws, store, ground_truth) -> tuple[list[Truth], str]:
         if not truths:
             raise AlignerError(f"{ws.db_path}: no curator labels yet (review some sentences)")
         return truths, LABELS
-    path = Path(ground_truth) if ground_truth else ws.dataset / GROUND_TRUTH_FILE
+    path = Path(ground_truth) if ground_truth else ws.dataset / ANNOTATIONS
     return match_sentences(read_ground_truth(path), store.sentences()), str(path)
 
 

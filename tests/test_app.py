@@ -15,10 +15,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # `ui` is an app folder, not an installed package
 pytest.importorskip("streamlit")
-from aligner.ui.demo_data import make_demo_dataset  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from aligner.store import Store  # noqa: E402
+from tests.demo_data import make_demo_dataset  # noqa: E402
 
 APP = REPO / "ui" / "app.py"
 TIMEOUT_S = 30
@@ -248,3 +248,17 @@ def test_clip_thumbnails_and_subtitles_for_the_player(template, tmp_path):
     assert "gone" not in vtt
     with pytest.raises(Exception, match="outside"):
         media.safe_video_path(template, "../../etc/passwd")
+
+
+def test_heatmap_is_drawn_from_the_stored_similarity(dataset):
+    at = _start()
+    assert not [c for c in at.caption if "No similarity matrix" in c.value]
+    assert not at.warning and not at.exception
+
+
+def test_an_unreadable_similarity_file_is_one_warning_and_a_timeline(dataset):
+    for path in (dataset / ".aligner" / "similarity").rglob("*.npy"):
+        path.write_bytes(b"not numpy")
+    at = _start()
+    assert [w for w in at.warning if "unreadable similarity file" in w.value]
+    assert [c for c in at.caption if "No similarity matrix" in c.value]

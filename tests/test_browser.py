@@ -129,10 +129,10 @@ def _correct_third(page) -> dict:
 
 def test_review_in_a_real_browser(tmp_path):
     _require_browser()
-    from aligner.ui.demo_data import make_demo_dataset
     from playwright.sync_api import sync_playwright
 
     from aligner.store import Store
+    from tests.demo_data import make_demo_dataset
 
     ws = make_demo_dataset(tmp_path / "demo", n_videos=1, duration_s=20.0, sentences_per_video=4)
     SHOTS.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,8 @@ from aligner.ui.frame_strip import frame_strip, strip_times
 from aligner.ui.player import player
 
 from aligner.errors import AlignerError
+from aligner.frames import FALLBACK_FPS
+from aligner.similarity import load_similarity
 
 CLIP_MARGIN_S = 10.0  # seconds of video around a sentence's said + shown windows in its clip
 CLIP_GRID_S = 5.0  # clip bounds snap to this grid so neighbouring sentences share clips
@@ -31,9 +33,10 @@ def _thumb_urls(path: str, mtime: float, times: tuple[float, ...], cache_dir: st
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)  # read-only: no copy per render
-def _heat_rgb(path: str, mtime: float) -> np.ndarray:
-    """The coloured (K, T, 3) heatmap of a stored similarity `.npy` (keyed by its mtime)."""
-    return alignment_picture.colour_rows(np.load(path).astype(np.float32))
+def _heat_rgb(root: str, run_id: str, video_id: str) -> np.ndarray | None:
+    """The coloured (K, T, 3) heatmap of a run's stored similarity (a run's files never change)."""
+    sim = load_similarity(state.workspace(), run_id, video_id)
+    return None if sim is None else alignment_picture.colour_rows(sim.astype(np.float32))
 
 
 def video_file(video: dict):
@@ -71,7 +74,7 @@ def show_player(path, video: dict, rows: list[dict], row: dict, edit: tuple[floa
             if r["asr_end"] > lo and r["asr_start"] < hi]  # fmt: skip
     return player(
         key="player", clip_url=url, clip_key=f"{path.name}:{lo}:{hi}", offset=offset,
-        seg_start=edit[0], seg_end=edit[1], fps=float(video.get("fps") or 25.0),
+        seg_start=edit[0], seg_end=edit[1], fps=float(video.get("fps") or FALLBACK_FPS),
         vtt=media.vtt_for(cues, offset), on_mark=lambda: None,
     )  # fmt: skip
 
@@ -93,8 +96,12 @@ def show_strip(path, video: dict, row: dict, edit: tuple[float, float]):
 
 def show_alignment(run: dict | None, video: dict, rows: list[dict], idx: int) -> None:
     """Zoomed view around the sentence, then the whole video; LAFF weights when reported."""
-    sim_path = state.similarity_file(run["run_id"], video["video_id"]) if run else None
-    rgb = None if sim_path is None else _heat_rgb(str(sim_path), sim_path.stat().st_mtime)
+    rgb = None
+    try:
+        if run:
+            rgb = _heat_rgb(str(state.workspace().root), run["run_id"], video["video_id"])
+    except AlignerError as err:  # an unreadable file: say which, draw the timeline only
+        st.warning(str(err))
     duration = float(video.get("duration") or max(r["asr_end"] for r in rows))
     if rgb is None:
         st.caption("No similarity matrix for this video in the current run: timeline only.")

@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aligner.store.catalog import CatalogQueries
 from aligner.store.core import StoreCore
 from aligner.store.exports import ExportQueries
@@ -23,8 +21,4 @@ class Store(CatalogQueries, RunQueries, ReviewQueries, ExportQueries, StoreCore)
     """`Store(path)` opens (creating and migrating) the DuckDB file at `path`."""
 
 
-def open_store(path: str | Path, *, read_only: bool = False) -> Store:
-    return Store(path, read_only=read_only)
-
-
-__all__ = ["Store", "open_store"]
+__all__ = ["Store"]
