@@ -39,9 +39,9 @@ from typing import Any
 
 import numpy as np
 
+from aligner.corpus import ANNOTATIONS
 from aligner.errors import AlignerError, InputError
 from aligner.evaluate import (
-    GROUND_TRUTH_FILE,
     Truth,
     is_hit,
     read_ground_truth,
@@ -302,7 +302,7 @@ def run_benchmark(
     whose features cannot be read is listed in `failed` and left out; the rest is scored."""
     from aligner.tan.checkpoints import default_checkpoint, load_checkpoint, stage1_sibling
 
-    gt_path = Path(ground_truth) if ground_truth else ws.dataset / GROUND_TRUTH_FILE
+    gt_path = Path(ground_truth) if ground_truth else ws.dataset / ANNOTATIONS
     by_video = group_by_video(read_ground_truth(gt_path))
     ckpt = Path(checkpoint) if checkpoint else default_checkpoint(ws)
     models = {"tan": load_checkpoint(ckpt)[0]}
