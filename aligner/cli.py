@@ -35,7 +35,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_ingest, _add_features, _add_train, _add_predict, _add_auto_align,
-                _add_evaluate, _add_export, _add_review, _add_users):  # fmt: skip
+                _add_evaluate, _add_export, _add_review, _add_labels, _add_users):  # fmt: skip
         add(sub)
     return parser
 
@@ -109,6 +109,8 @@ def _add_train(sub) -> None:
     p.add_argument("--margin", type=float, default=None, metavar="S",
                    help="positive window = ASR span +- S seconds (default 0)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true",
+                   help="train even when the checkpoint is up to date with the same inputs")  # fmt: skip
     p.set_defaults(run=_run_train)
 
 
@@ -123,7 +125,7 @@ def _run_train(args) -> int:
         tcfg = replace(tcfg, pos_margin_s=args.margin)
     summary = train_dataset(
         _workspace(args), epochs=args.epochs, out=args.out, visual=args.visual, text=args.text,
-        seed=args.seed, config=TANConfig.preset(args.preset), train_config=tcfg,
+        seed=args.seed, config=TANConfig.preset(args.preset), train_config=tcfg, force=args.force,
     )  # fmt: skip
     print(summary)
     return 0
@@ -136,13 +138,16 @@ def _add_predict(sub) -> None:
                    help="default WORKSPACE/checkpoints/tan.pt")  # fmt: skip
     p.add_argument("--mode", choices=("window", "global"), default="window",
                    help="64 s windows every 16 s (default) or one pass over each video")  # fmt: skip
+    p.add_argument("--force", action="store_true",
+                   help="predict even when the latest run is up to date with the same inputs")  # fmt: skip
     p.set_defaults(run=_run_predict)
 
 
 def _run_predict(args) -> int:
     from aligner.tan.infer import predict_dataset
 
-    print(predict_dataset(_workspace(args), checkpoint=args.checkpoint, mode=args.mode))
+    ws = _workspace(args)
+    print(predict_dataset(ws, checkpoint=args.checkpoint, mode=args.mode, force=args.force))
     return 0
 
 
@@ -187,6 +192,11 @@ def _add_evaluate(sub) -> None:
                         " (default DATASET/annotations/htm_align.json)")  # fmt: skip
     p.add_argument("--run", dest="run_id", default=None, metavar="RUN_ID",
                    help="predictions to score (default: the latest tan run)")  # fmt: skip
+    p.add_argument("--protocol", choices=("stored", "htm-align"), default="stored",
+                   help="stored: score the stored predictions (default); htm-align: the"
+                        " ground-truth sentences are the queries, scored as TAN's eval does")  # fmt: skip
+    p.add_argument("--checkpoint", default=None, metavar="CKPT",
+                   help="htm-align: the model to run (default DATASET/.aligner/checkpoints/tan.pt)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=_run_evaluate)
 
@@ -194,6 +204,8 @@ def _add_evaluate(sub) -> None:
 def _run_evaluate(args) -> int:
     from aligner.evaluate import evaluate_dataset, format_report
 
+    if args.protocol == "htm-align":
+        return _run_htm_align(args)
     report = evaluate_dataset(_workspace(args), ground_truth=args.ground_truth, run_id=args.run_id)
     if args.json:
         import json
@@ -201,6 +213,19 @@ def _run_evaluate(args) -> int:
         print(json.dumps(report, sort_keys=True))
     else:
         print(format_report(report))
+    return 0
+
+
+def _run_htm_align(args) -> int:
+    import json
+
+    from aligner.htm_align import format_benchmark_report, run_benchmark
+
+    if args.run_id or args.ground_truth == "labels":
+        raise AlignerError("--protocol htm-align runs the model itself: no --run, no labels")
+    report = run_benchmark(_workspace(args), ground_truth=args.ground_truth,
+                           checkpoint=args.checkpoint)  # fmt: skip
+    print(json.dumps(report, sort_keys=True) if args.json else format_benchmark_report(report))
     return 0
 
 
@@ -248,6 +273,31 @@ def _run_review(args) -> int:
     from aligner.review_launcher import launch_review
 
     return launch_review(_workspace(args), port=args.port)
+
+
+# -- labels ------------------------------------------------------------------------------------
+def _add_labels(sub) -> None:
+    p = sub.add_parser("labels", help="curator labels: import existing annotations")
+    labels = p.add_subparsers(dest="labels_command", required=True, metavar="ACTION")
+    q = _dataset_command(labels, "import", "import HTM-Align JSON or an aligner JSONL export"
+                                           " as curator labels")  # fmt: skip
+    q.add_argument("file", metavar="FILE", help="htm_align.json or an `aligner export` .jsonl")
+    q.add_argument("--format", default="auto", choices=("auto", "htm-align", "jsonl"),
+                   help="auto: .jsonl/.ndjson = JSONL export, else HTM-Align JSON")  # fmt: skip
+    q.add_argument("--curator", default=None,
+                   help="curator name recorded (default import:<file name>)")  # fmt: skip
+    q.add_argument("--overwrite", action="store_true",
+                   help="replace decisions someone else made differently (default: keep them)")  # fmt: skip
+    q.set_defaults(run=_run_labels_import)
+
+
+def _run_labels_import(args) -> int:
+    from aligner.labels_import import import_labels
+
+    summary = import_labels(_workspace(args), args.file, fmt=args.format, curator=args.curator,
+                            overwrite=args.overwrite)  # fmt: skip
+    print(summary)
+    return 0
 
 
 # -- users -------------------------------------------------------------------------------------

@@ -21,15 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from aligner.errors import AlignerError, InputError
-from aligner.frames import probe
+from aligner.frames import VideoInfo, probe
 from aligner.subtitles import SUBTITLE_EXTENSIONS
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov")
 VIDEOS_DIR = "videos"
 SUBTITLES_DIR = "subtitles"
 CAPTION_JSON = "caption.json"
-FEATURES_DIR = "features"
-ANNOTATIONS = Path("annotations") / "htm_align.json"
+PRECOMPUTED_DIR = "features"  # DATASET/features/<name>/: features shipped with the dataset
+ANNOTATIONS = Path("annotations") / "htm_align.json"  # ground truth, HTM-Align format
 TAIL_SEEK_S = 2.0  # seconds before the declared end where the probe starts demuxing
 TAIL_TOLERANCE_S = 0.5  # seconds: the packets must reach this close to the declared end
 
@@ -48,15 +48,6 @@ class VideoSource:
     caption_json: Path | None = None  # the caption.json holding `caption_entry`
     features: dict[str, Path] = field(default_factory=dict)  # name -> .npy
     problem: str | None = None  # set when the video cannot be used (e.g. a duplicate id)
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    duration: float  # seconds
-    fps: float  # frames per second (average)
-    width: int  # pixels
-    height: int
-    size_bytes: int
 
 
 def discover(dataset: str | Path, *, warn: Warn | None = None) -> list[VideoSource]:
@@ -98,12 +89,6 @@ def discover(dataset: str | Path, *, warn: Warn | None = None) -> list[VideoSour
     return sources
 
 
-def annotations_path(dataset: str | Path) -> Path | None:
-    """`DATASET/annotations/htm_align.json` when it exists."""
-    path = Path(dataset) / ANNOTATIONS
-    return path if path.is_file() else None
-
-
 def load_caption_json(dataset: str | Path, *, warn: Warn) -> dict[str, Any]:
     """The dataset-wide caption.json as `{video_id: entry}`; {} when absent or unreadable."""
     path = Path(dataset) / CAPTION_JSON
@@ -121,21 +106,19 @@ def load_caption_json(dataset: str | Path, *, warn: Warn) -> dict[str, Any]:
 
 
 def probe_video(path: str | Path) -> VideoInfo:
-    """Duration, fps and frame size of a video; `InputError` when it is not a readable video.
-
-    Besides reading the header (`frames.probe`), one frame near the end is decoded, so a
-    truncated file whose header still claims the full length is caught here rather than during
-    feature extraction.
+    """`frames.probe`'s `VideoInfo` (duration, display size, fps), checked: `InputError` when the
+    file is not a readable video. Besides reading the header, one frame near the end is decoded,
+    so a truncated file whose header still claims the full length is caught here rather than
+    during feature extraction.
     """
     path = Path(path)
-    size = path.stat().st_size
-    if size == 0:
+    if path.stat().st_size == 0:
         raise InputError(path, "empty file (0 bytes), not a video")
     info = probe(path)
     if info.duration <= 0:
         raise InputError(path, "video has no duration (no frames?)")
     _check_tail(path, info.duration)
-    return VideoInfo(info.duration, info.fps or 0.0, info.width, info.height, size)
+    return info
 
 
 def _check_tail(path: Path, duration: float) -> None:
@@ -198,7 +181,7 @@ def _subtitle_files(dataset: Path) -> dict[str, Path]:
 def _feature_files(dataset: Path) -> dict[str, dict[str, Path]]:
     """`{video_id: {feature_name: path}}` from `features/<name>/<video_id>[.mp4].npy`."""
     out: dict[str, dict[str, Path]] = {}
-    root = dataset / FEATURES_DIR
+    root = dataset / PRECOMPUTED_DIR
     if not root.is_dir():
         return out
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):

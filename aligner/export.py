@@ -10,6 +10,7 @@ One record per sentence, in (video, sentence) order, carrying its provenance:
 Formats: howto100m (caption.json), jsonl, parquet, csv, htm-align (the benchmark's ground-truth
 format), and vtt / srt (one file per video in an output folder). Output is deterministic: the same
 store exported twice gives byte-identical files (sorted keys, rounded floats, no "now").
+`write_asr_subtitles` writes the Whisper transcripts back into the dataset as subtitle files.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from aligner.atomic import atomic_write
+from aligner.corpus import SUBTITLES_DIR
 from aligner.errors import AlignerError
 from aligner.subtitles import Cue, srt_text, vtt_text
 from aligner.workspace import Workspace
@@ -303,6 +305,25 @@ def _write_subtitles(records: Iterable[dict], out: Path, fmt: str) -> None:
         atomic_write(
             out / f"{video_id}.{fmt}", lambda fh, cues=cues: fh.write(render(cues)), mode="w"
         )
+
+
+def write_asr_subtitles(ws: Workspace) -> int:
+    """Write `DATASET/subtitles/<video_id>.vtt` with the stored sentences of every video whose
+    text came from Whisper, unless that file exists (never overwrites); returns how many were
+    written. The next ingest reads them as ordinary subtitles (same sentences, no ASR)."""
+    from aligner.store import Store
+
+    folder = ws.dataset / SUBTITLES_DIR
+    written = 0
+    with Store(ws.db_path, read_only=True) as store:
+        for video in store.videos():
+            target = folder / f"{video['video_id']}.vtt"
+            if video["subtitle_source"] != "asr" or target.exists():
+                continue
+            cues = [Cue(s.start, s.end, s.text) for s in store.sentences(video["video_id"])]
+            atomic_write(target, lambda fh, cues=cues: fh.write(vtt_text(cues)), mode="w")
+            written += 1
+    return written
 
 
 WRITERS: dict[str, Callable[[Iterable[dict], Path], None]] = {

@@ -147,15 +147,15 @@ def _up_to_date(row: dict | None, key: str, *, asr: bool) -> bool:
 def _ingest_changed(
     ctx: _Context, src: VideoSource, row: dict | None, subtitle: _SubtitleInput, key: str
 ) -> str:
-    info = probe_video(src.path)
+    info, stat = probe_video(src.path), src.path.stat()
     fields: dict[str, Any] = {
         "path": src.rel_path,
         "duration": info.duration,
         "fps": info.fps,
         "width": info.width,
         "height": info.height,
-        "size_bytes": info.size_bytes,
-        "mtime": src.path.stat().st_mtime,
+        "size_bytes": stat.st_size,
+        "mtime": stat.st_mtime,
         "input_key": key,
         "error": None,
     }

@@ -26,10 +26,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from aligner.ui.demo_data import make_video  # noqa: E402
-
 from aligner.store import Store  # noqa: E402
 from aligner.workspace import open_workspace  # noqa: E402
+from tests.demo_data import fill_benchmark_rows, make_video  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "review.json"
 N_SENTENCES_VIDEO = 600
@@ -123,7 +122,7 @@ def bench_decision(root: Path) -> dict:
 def bench_queue(tmp: Path, n: int) -> dict:
     with Store(tmp / "queue.duckdb") as s:
         t = time.perf_counter()
-        run = s.fill_benchmark_rows(n)
+        run = fill_benchmark_rows(s, n)
         fill = time.perf_counter() - t
         t = time.perf_counter()
         s.review_queue(run, limit=50)  # first call of a run: computes its doubt once

@@ -21,11 +21,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # `ui` is an app folder, not an installed package
-from aligner.ui.demo_data import make_demo_dataset  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from aligner.store import Store  # noqa: E402
 from aligner.users import add_user, check_sign_in  # noqa: E402
+from tests.demo_data import make_demo_dataset  # noqa: E402
 
 APP = REPO / "ui" / "app.py"
 TIMEOUT_S = 30
@@ -475,3 +475,19 @@ def test_clip_thumbnails_and_subtitles_for_the_player(template, tmp_path):
     assert "gone" not in vtt
     with pytest.raises(Exception, match="outside"):
         media.safe_video_path(template, "../../etc/passwd")
+
+
+def test_heatmap_is_drawn_from_the_stored_similarity(dataset):
+    at = _start()
+    assert not [c for c in at.caption if "No similarity matrix" in c.value]
+    assert not at.warning and not at.exception
+    assert _desk(at)["strip"]["sim"] is not None  # the desk's heat strip too
+
+
+def test_an_unreadable_similarity_file_is_one_warning_and_a_timeline(dataset):
+    for path in (dataset / ".aligner" / "similarity").rglob("*.npy"):
+        path.write_bytes(b"not numpy")
+    at = _start()
+    assert [w for w in at.warning if "unreadable similarity file" in w.value]
+    assert [c for c in at.caption if "No similarity matrix" in c.value]
+    assert _desk(at)["strip"]["sim"] is None and not at.exception

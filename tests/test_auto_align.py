@@ -17,7 +17,8 @@ import pytest
 
 from aligner.cli import main
 from aligner.errors import AlignerError
-from aligner.pipeline import STAGES, auto_align, write_asr_subtitles
+from aligner.export import write_asr_subtitles
+from aligner.pipeline import STAGES, auto_align
 from aligner.store import Store
 from aligner.workspace import open_workspace
 
@@ -118,28 +119,31 @@ def test_rerun_on_unchanged_folder_recomputes_nothing(aligned, tmp_path):
 @pytest.mark.slow
 def test_human_labels_trigger_retraining(aligned, tmp_path, monkeypatch):
     """A new label changes the training inputs: a new checkpoint is trained, then predicted with.
-    (Training itself is stubbed: tests/test_train.py covers it; here the decision is tested.)"""
+    (The training loop is stubbed: tests/test_train.py covers it; here the decision is tested.)"""
     import aligner.tan.train
+    from aligner.tan.checkpoints import load_checkpoint, read_stamp, stage1_sibling
 
     ws = _copy(aligned[0], tmp_path / "labelled")
-    old = Path(ws.root / "checkpoints" / Path(aligned[1].checkpoint).name)
+    checkpoint = ws.root / "checkpoints" / Path(aligned[1].checkpoint).name
+    old_key = read_stamp(checkpoint)["inputs_key"]
     calls = []
 
-    def fake_train(ws_, *, out, **kwargs):
+    def fake_train_items(items, spec, **kwargs):
         calls.append(kwargs)
-        # a different but valid checkpoint: the stage-1 model of the earlier training
-        shutil.copy(old.with_name(old.stem + ".stage1.pt"), out)
-        return "trained (stub)"
+        # a different but valid model: the stage-1 model of the earlier training
+        model, _ = load_checkpoint(stage1_sibling(checkpoint))
+        return aligner.tan.train.TrainResult(model, model.state_dict())
 
-    monkeypatch.setattr(aligner.tan.train, "train_dataset", fake_train)
+    monkeypatch.setattr(aligner.tan.train, "train_items", fake_train_items)
     same = auto_align(ws, epochs=EPOCHS, progress=False)
     assert not calls and same.checkpoint_origin == "reused"
     with Store(ws.db_path) as store:
         first = store.sentences()[0]
         store.record_decision(first.sentence_id, action="correct", curator="ann", start=1, end=3)
     again = auto_align(ws, epochs=EPOCHS, progress=False)
-    assert len(calls) == 1 and calls[0]["epochs"] == EPOCHS
-    assert again.checkpoint_origin == "trained" and Path(again.checkpoint).name != old.name
+    assert len(calls) == 1 and calls[0]["train_config"].stage1_epochs == EPOCHS
+    assert again.checkpoint_origin == "trained" and again.stages.train.n_labels == 1
+    assert read_stamp(again.checkpoint)["inputs_key"] not in (None, old_key)
     assert again.predicted and again.predict_run_id != aligned[1].predict_run_id
     with Store(ws.db_path, read_only=True) as store:
         assert store.latest_run("tan")["run_id"] == again.predict_run_id
@@ -175,10 +179,10 @@ def test_write_subtitles_writes_the_transcript_once(aligned, tmp_path):
     with Store(ws.db_path, read_only=True) as store:
         video_id = next(v["video_id"] for v in store.videos() if v["subtitle_source"] == "asr")
         stored = [(s.start, s.end, s.text) for s in store.sentences(video_id)]
-    assert "wrote 1 " in write_asr_subtitles(ws)
+    assert write_asr_subtitles(ws) == 1
     written = ws.dataset / "subtitles" / f"{video_id}.vtt"
     assert [(c.start, c.end, c.text) for c in read_subtitles(written)] == stored
-    assert "wrote 0 " in write_asr_subtitles(ws)  # never overwrites a subtitle file
+    assert write_asr_subtitles(ws) == 0  # never overwrites a subtitle file
 
 
 # -- killed and resumed ---------------------------------------------------------------------------
@@ -210,7 +214,7 @@ def test_killed_mid_run_resumes_to_the_same_rows(aligned, tmp_path):
     _kill_when(_start(dataset), lambda: any(p.is_file() for p in workspace.glob("features/**/*")))
     # 2nd run: everything before training is stored; killed during training
     _kill_when(_start(dataset), lambda: (workspace / "checkpoints").is_dir())
-    assert not list((workspace / "checkpoints").glob("auto-*.pt"))  # really killed mid-training
+    assert not (workspace / "checkpoints" / "tan.pt").exists()  # really killed mid-training
     # 3rd run completes
     out, err = _start(dataset).communicate(timeout=KILL_WAIT_S)
     assert "auto-align: 8 videos" in out, err

@@ -315,10 +315,10 @@ def _write_results(got: dict) -> dict:
 
 def test_review_in_a_real_browser(tmp_path):
     _require_browser()
-    from aligner.ui.demo_data import make_demo_dataset
     from playwright.sync_api import sync_playwright
 
     from aligner.store import Store
+    from tests.demo_data import make_demo_dataset
 
     ws = make_demo_dataset(tmp_path / "demo", n_videos=1, duration_s=72.0, sentences_per_video=24)
     with Store(ws.db_path) as store:

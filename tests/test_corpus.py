@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from aligner.corpus import annotations_path, discover, probe_video
+from aligner.corpus import discover, probe_video
 from aligner.errors import AlignerError, InputError
 from tests.media import ffmpeg_video
 
@@ -16,8 +16,7 @@ from tests.media import ffmpeg_video
 def test_probe_reads_duration_fps_and_size(mp4):
     info = probe_video(mp4)
     assert info.duration == pytest.approx(5.0, abs=0.05)
-    assert (info.fps, info.width, info.height) == (10.0, 160, 120)
-    assert info.size_bytes == mp4.stat().st_size
+    assert (info.fps, info.width, info.height, info.codec) == (10.0, 160, 120, "h264")
 
 
 def test_probe_webm(tmp_path):
@@ -57,8 +56,6 @@ def test_discover_finds_everything(mp4, tmp_path):
     (ds / "features/s3d").mkdir(parents=True)
     np.save(ds / "features/s3d/a.mp4.npy", np.zeros((5, 4), np.float32))
     np.save(ds / "features/s3d/c.npy", np.zeros((5, 4), np.float32))
-    (ds / "annotations").mkdir()
-    (ds / "annotations/htm_align.json").write_text("{}")
 
     sources = {s.rel_path: s for s in discover(ds)}
     assert sorted(sources) == [
@@ -74,7 +71,6 @@ def test_discover_finds_everything(mp4, tmp_path):
     assert a.features == {"s3d": ds / "features/s3d/a.mp4.npy"}
     assert c.features == {"s3d": ds / "features/s3d/c.npy"}
     assert "duplicate video id 'a'" in sources["videos/x/a.webm"].problem
-    assert annotations_path(ds) == ds / "annotations/htm_align.json"
 
 
 def test_discover_reports_a_malformed_caption_json_and_goes_on(mp4, tmp_path):

@@ -68,7 +68,7 @@ def perturbations(image: np.ndarray, rng) -> dict[str, np.ndarray]:
 
 
 def descriptor(image: np.ndarray) -> np.ndarray:
-    return B.describe(cv2.resize(image, B.INPUT_SIZE, interpolation=cv2.INTER_AREA))
+    return B.describe_video([cv2.resize(image, B.INPUT_SIZE, interpolation=cv2.INTER_AREA)])[0]
 
 
 def test_builtin_same_scene_closer_than_different_scenes_on_natural_images():
@@ -85,7 +85,7 @@ def test_builtin_same_scene_closer_than_different_scenes_on_natural_images():
 
 def test_builtin_descriptor_shape_and_norm():
     frame = np.random.default_rng(1).integers(0, 255, (120, 160, 3), dtype=np.uint8)
-    d = B.describe(frame, previous=frame[::-1])
+    d = B.describe_video([frame[::-1], frame])[1]  # the second sample: with motion
     assert d.shape == (B.DIM,) and d.dtype == np.float32
     assert abs(np.linalg.norm(d) - 1) < 1e-5
 
@@ -94,8 +94,8 @@ def test_builtin_motion_block_sees_movement():
     rng = np.random.default_rng(2)
     still = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
     moved = np.roll(still, 20, axis=1)
-    static = B.describe(still, previous=still)
-    moving = B.describe(still, previous=moved)
+    static = B.describe_video([still, still])[1]
+    moving = B.describe_video([moved, still])[1]
     motion = slice(B.DIM - B.MOTION_DIM, B.DIM)
     assert np.linalg.norm(moving[motion][:-1]) > 3 * np.linalg.norm(static[motion][:-1])
 

@@ -1,4 +1,4 @@
-"""Inference: the start/end rule, windows, similarity files, predictions in the store."""
+"""Inference: the start/end rule, windows, predictions in the store."""
 
 from __future__ import annotations
 
@@ -11,15 +11,12 @@ from aligner.tan.config import FeatureSpec, TANConfig
 from aligner.tan.infer import (
     VideoPrediction,
     background_seconds,
-    load_similarity,
     peak_interval,
     predict_video,
-    save_similarity,
     sentence_rows,
     window_plan,
 )
 from aligner.tan.model import build_model
-from aligner.workspace import open_workspace
 
 SPEC = FeatureSpec(("toy",), (6,), "toy-text", 5)
 TINY = TANConfig(width=16, joint_layers=1, dual_layers=1, heads=2)
@@ -85,18 +82,6 @@ def test_empty_inputs_and_bad_mode():
     with pytest.raises(AlignerError, match="unknown inference mode"):
         predict_video(_model(), video, np.zeros((1, 5), np.float32), np.zeros(1), np.ones(1),
                       mode="fast")  # fmt: skip
-
-
-def test_similarity_files_round_trip_as_float16(tmp_path):
-    ws = open_workspace(tmp_path)
-    sim = np.random.default_rng(0).normal(size=(4, 30)).astype(np.float32) * 10
-    path = save_similarity(ws, "predict-1", "vid", sim)
-    assert path == ws.root / "similarity" / "predict-1" / "vid.npy"
-    back = load_similarity(ws, "predict-1", "vid")
-    assert back.dtype == np.float16 and back.shape == (4, 30)
-    assert np.allclose(back, sim, atol=0.01)
-    with pytest.raises(AlignerError, match="no similarity stored for video other"):
-        load_similarity(ws, "predict-1", "other")
 
 
 def test_sentence_rows_use_the_fused_similarity_and_the_dual_branch():

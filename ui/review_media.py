@@ -11,6 +11,7 @@ import streamlit as st
 from aligner.ui import alignment_picture, media, state
 
 from aligner.errors import AlignerError
+from aligner.similarity import load_similarity
 
 CLIP_MARGIN_S = 10.0  # seconds of video around a sentence's said + shown windows in its clip
 CLIP_GRID_S = 60.0  # clip bounds snap to this grid so neighbouring sentences share one clip
@@ -32,9 +33,10 @@ def _thumb_urls(path: str, mtime: float, times: tuple[float, ...], cache_dir: st
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)  # read-only: no copy per render
-def _heat_rgb(path: str, mtime: float) -> np.ndarray:
-    """The coloured (K, T, 3) heatmap of a stored similarity `.npy` (keyed by its mtime)."""
-    return alignment_picture.colour_rows(np.load(path).astype(np.float32))
+def _heat_rgb(root: str, run_id: str, video_id: str) -> np.ndarray | None:
+    """The coloured (K, T, 3) heatmap of a run's stored similarity (a run's files never change)."""
+    sim = load_similarity(state.workspace(), run_id, video_id)
+    return None if sim is None else alignment_picture.colour_rows(sim.astype(np.float32))
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -42,21 +44,19 @@ def _waveform(path: str, mtime: float, cache_dir: str):
     return media.waveform(Path(path), Path(cache_dir))
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _similarity(run_id: str, video_id: str, mtime: float) -> np.ndarray | None:
-    """A run's (K, T) similarity of a video as float32, through the library's loader."""
-    from aligner.tan.infer import load_similarity
-
-    try:
-        return load_similarity(state.workspace(), run_id, video_id).astype(np.float32)
-    except AlignerError:
-        return None
+@st.cache_resource(show_spinner=False, max_entries=4)  # a run's files never change
+def _similarity(root: str, run_id: str, video_id: str) -> np.ndarray | None:
+    """A run's (K, T) similarity of a video as float32 (None when it stored none)."""
+    sim = load_similarity(state.workspace(), run_id, video_id)
+    return None if sim is None else sim.astype(np.float32)
 
 
 def similarity_row(run: dict | None, video_id: str, idx: int) -> list[float] | None:
     """Sentence `idx`'s similarity per second, scaled to 0..1 over its own row (heat strip)."""
-    path = state.similarity_file(run["run_id"], video_id) if run else None
-    sim = None if path is None else _similarity(run["run_id"], video_id, path.stat().st_mtime)
+    try:
+        sim = _similarity(str(state.workspace().root), run["run_id"], video_id) if run else None
+    except AlignerError:  # ids that would lead outside the workspace
+        return None
     if sim is None or idx >= sim.shape[0]:
         return None
     row = sim[idx]
@@ -146,8 +146,12 @@ def strip_data(path, video: dict, row: dict, have: int | None) -> dict:
 
 def show_alignment(run: dict | None, video: dict, rows: list[dict], idx: int) -> None:
     """Zoomed view around the sentence, then the whole video; LAFF weights when reported."""
-    sim_path = state.similarity_file(run["run_id"], video["video_id"]) if run else None
-    rgb = None if sim_path is None else _heat_rgb(str(sim_path), sim_path.stat().st_mtime)
+    rgb = None
+    try:
+        if run:
+            rgb = _heat_rgb(str(state.workspace().root), run["run_id"], video["video_id"])
+    except AlignerError as err:  # an unreadable file: say which, draw the timeline only
+        st.warning(str(err))
     duration = float(video.get("duration") or max(r["asr_end"] for r in rows))
     if rgb is None:
         st.caption("No similarity matrix for this video in the current run: timeline only.")

@@ -15,6 +15,7 @@ import streamlit as st
 from aligner.ui import batch, desk, review_media, review_tables, state
 from aligner.ui import review_actions as act
 
+from aligner.frames import FALLBACK_FPS
 from aligner.store.review import REASONS
 
 REASON_LABELS = {"talking_head": "talking head", "off_screen": "off-screen",
@@ -117,7 +118,7 @@ def _desk_data(s, video: dict, rows: list[dict], row: dict, nav: dict, client: d
         "clip": clip, "strip": strip, "acks": act.recent_acks(), "curator": state.curator(),
         "presence": present, "notices": notices, "keys": settings.keys,
         "nudge_s": settings.nudge_s, "reasons": [[r, REASON_LABELS[r]] for r in REASONS],
-        "reason_labels": REASON_LABELS, "fps": float(video.get("fps") or 25.0),
+        "reason_labels": REASON_LABELS, "fps": float(video.get("fps") or FALLBACK_FPS),
         "unlikely_below": desk.UNLIKELY_BELOW, "page_runs": st.session_state.get("_page_runs", 0),
     }  # fmt: skip
 

@@ -18,7 +18,6 @@ import streamlit as st
 
 from aligner.errors import AlignerError
 from aligner.store import Store
-from aligner.tan.infer import SIMILARITY_DIR, similarity_path
 from aligner.workspace import Workspace, open_workspace
 
 PAGES = ("Queue", "Review", "Stats")
@@ -126,16 +125,6 @@ def current_run(*, max_age_s: float = 0.0) -> dict | None:
     run = s.latest_run("tan") or s.latest_run(None)
     st.session_state["_run"] = (run, time.monotonic())
     return run
-
-
-def similarity_file(run_id: str, video_id: str) -> Path | None:
-    """The similarity `.npy` of a video in a run, when it exists inside the workspace."""
-    ws = workspace()
-    base = (ws.root / SIMILARITY_DIR).resolve()
-    path = similarity_path(ws, run_id, video_id).resolve()
-    if not path.is_relative_to(base) or not path.is_file():  # ids never lead outside
-        return None
-    return path
 
 
 FLASH_ICONS = {"success": "✅", "info": "ℹ️", "warning": "⚠️", "error": "❌"}

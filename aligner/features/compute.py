@@ -27,7 +27,7 @@ from aligner.features.text import (
 from aligner.features.visual import DEFAULT_VISUAL, VideoRef, get_visual_backbone
 from aligner.frames import probe
 
-FEATURES_DIR = "features"
+FEATURES_DIR = "features"  # ws.root/features/: the feature cache
 TEXT_DIR = "text"  # ws.root/features/text/<encoder key>.npz
 POOL_MIN_SECONDS = 120.0  # less video than this to compute: not worth starting processes
 MAX_WORKERS = 4  # decoding processes by default
@@ -256,3 +256,12 @@ def feature_dims(visual=None, text: str | None = None, *, dataset=None) -> tuple
     dataset = getattr(dataset, "dataset", dataset)  # a Workspace works too
     dims = [get_visual_backbone(n, dataset=dataset).dim for n in visual_names(visual)]
     return dims, get_text_encoder(text or DEFAULT_TEXT).dim
+
+
+def feature_keys(visual=None, text: str | None = None, *, dataset=None) -> dict[str, object]:
+    """What the named features are made from, without computing or loading anything: each
+    visual backbone's cache key (its version and settings, a local model's files) and the text
+    encoder's. Stages that read features put this into the key of their inputs."""
+    dataset = getattr(dataset, "dataset", dataset)  # a Workspace works too
+    visual_keys = [get_visual_backbone(n, dataset=dataset).key for n in visual_names(visual)]
+    return {"visual": visual_keys, "text": get_text_encoder(text or DEFAULT_TEXT).key}

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aligner.corpus import PRECOMPUTED_DIR
 from aligner.errors import AlignerError, InputError, first_line
 from aligner.features import builtin
 from aligner.frames import DEFAULT_FPS, iter_frames, num_samples
@@ -81,7 +82,7 @@ class PrecomputedBackbone:
             raise AlignerError(f"precomputed:{feature_name}: needs the dataset folder")
         self.name = f"{PRECOMPUTED_PREFIX}{feature_name}"
         self.key = f"precomputed-{feature_name}"
-        self.folder = Path(dataset) / "features" / feature_name
+        self.folder = Path(dataset) / PRECOMPUTED_DIR / feature_name
         if not self.folder.is_dir():
             raise InputError(self.folder, "no such precomputed-features folder")
 

@@ -13,8 +13,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aligner.store.adjudication import AdjudicationQueries
 from aligner.store.catalog import CatalogQueries
 from aligner.store.core import StoreCore
@@ -38,8 +36,4 @@ class Store(
     """`Store(path)` opens (creating and migrating) the DuckDB file at `path`."""
 
 
-def open_store(path: str | Path, *, read_only: bool = False) -> Store:
-    return Store(path, read_only=read_only)
-
-
-__all__ = ["Store", "open_store"]
+__all__ = ["Store"]

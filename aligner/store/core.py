@@ -52,9 +52,6 @@ class StoreCore:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
-    def query_df(self, sql: str, params: list | tuple | None = None):
-        return self.con.execute(sql, params or []).df()
-
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """BEGIN ... COMMIT, rolled back on any error, so a failure leaves nothing half-written."""

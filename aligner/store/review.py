@@ -365,36 +365,6 @@ class ReviewQueries:
                     }  # fmt: skip
         return list(out.values())
 
-    def fill_benchmark_rows(self, n_sentences: int, *, per_video: int = 600) -> str:
-        """Test/benchmark helper: `n_sentences` synthetic sentences + predictions, built in SQL.
-
-        Videos are `bench-<n>` with `per_video` sentences 6 s apart; returns the run id.
-        """
-        run_id = self.start_run("benchmark", model="tan")
-        with self.transaction() as con:
-            con.execute(
-                "INSERT INTO videos (video_id, path, duration, status)"
-                " SELECT 'bench-' || v, 'videos/bench-' || v || '.mp4', ? * 6.0, 'ok'"
-                " FROM range(CAST(ceil(? / ?) AS BIGINT)) t(v)",
-                [per_video, n_sentences, per_video],
-            )
-            con.execute(
-                'INSERT INTO sentences (video_id, idx, start, "end", text)'
-                " SELECT 'bench-' || (i // ?), i % ?, (i % ?) * 6.0, (i % ?) * 6.0 + 4.0,"
-                " 'sentence ' || i FROM range(?) t(i)",
-                [per_video, per_video, per_video, per_video, n_sentences],
-            )
-            con.execute(
-                'INSERT INTO predictions (run_id, sentence_id, alignability, start, "end", peak,'
-                " dual_alignability, dual_peak)"
-                ' SELECT ?, sentence_id, hash(sentence_id) % 1000 / 1000.0, start + 1, "end" + 1,'
-                " start + 2, hash(sentence_id * 7) % 1000 / 1000.0, start + hash(sentence_id) % 9"
-                " FROM sentences WHERE video_id LIKE 'bench-%'",
-                [run_id],
-            )
-        self.finish_run(run_id)
-        return run_id
-
     # -- helpers ----------------------------------------------------------------------------
     def _decision_value(self, sentence_id, action, alignable, start, end, reason) -> dict:
         sentence = self.query(

@@ -1,7 +1,9 @@
 """Checkpoint files: where they live, and how they are written and read.
 
 A checkpoint carries its config and the names/dims of the feature backbones it was trained on:
-`{"config": asdict(cfg), "features": {...}, "state_dict": ..., **extra}`."""
+`{"config": asdict(cfg), "features": {...}, "state_dict": ..., **extra}`. Training stamps its
+checkpoints with the key of their inputs (`extra["inputs_key"]`), so it can tell by reading the
+stamp that a checkpoint is up to date."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from aligner.tan.model import TAN, build_model
 CHECKPOINTS_DIR = "checkpoints"  # under the workspace root
 CHECKPOINT_NAME = "tan.pt"
 STAGE1_SUFFIX = ".stage1.pt"  # sibling checkpoint: the model before co-training
+CHECKPOINT_NOT_FOUND = "checkpoint not found (run `aligner train` first)"
 
 
 def default_checkpoint(ws) -> Path:
@@ -54,7 +57,7 @@ def load_checkpoint(
 
     path = Path(path)
     if not path.is_file():
-        raise AlignerError(f"{path}: checkpoint not found (run `aligner train` first)")
+        raise AlignerError(f"{path}: {CHECKPOINT_NOT_FOUND}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         cfg = TANConfig.from_dict(payload["config"])
@@ -70,6 +73,19 @@ def load_checkpoint(
     model.load_state_dict(payload["state_dict"])
     model.eval()
     return model, payload
+
+
+def read_stamp(path: str | Path) -> dict[str, Any] | None:
+    """A checkpoint's payload without the weights; None when the file is missing or unreadable
+    (memory-mapped: the weights are not read)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # a truncated or foreign file is no stamp: the caller makes a new one
+        return None
+    return {k: v for k, v in payload.items() if k != "state_dict"}
 
 
 def _describe(spec: FeatureSpec) -> str:

@@ -22,6 +22,7 @@ Per sentence, from the similarity `(joint + dual) / 2` (TAN's eval fuses both br
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Sequence
@@ -31,13 +32,14 @@ from pathlib import Path
 import numpy as np
 
 from aligner.errors import AlignerError
+from aligner.keys import file_sha256, inputs_key
+from aligner.similarity import save_similarity
 from aligner.tan.background import background_mass, background_seconds
 
 STRIDE_S = 16  # seconds between windows (TAN: a quarter of the 64 s window)
 SENTENCE_MARGIN_S = 64.0  # a sentence may be shown this many seconds before / after its ASR
 SPAN_DROP = math.log(2)  # start/end: similarity within ln 2 of the peak (prob >= half)
 WINDOWS_PER_FORWARD = 32  # windows batched into one forward pass
-SIMILARITY_DIR = "similarity"
 MODES = ("window", "global")
 
 
@@ -216,39 +218,27 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
 
 
-# -- similarity files --------------------------------------------------------------------------
-def similarity_path(ws, run_id: str, video_id: str) -> Path:
-    return ws.root / SIMILARITY_DIR / run_id / f"{video_id}.npy"
-
-
-def save_similarity(ws, run_id: str, video_id: str, sim: np.ndarray) -> Path:
-    """Store a `(K, T)` similarity as float16 (rows in sentence `idx` order)."""
-    path = similarity_path(ws, run_id, video_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, np.asarray(sim, dtype=np.float16))
-    return path
-
-
-def load_similarity(ws, run_id: str, video_id: str) -> np.ndarray:
-    """The `(K, T)` float16 similarity (cosine / tau) a run stored for a video."""
-    path = similarity_path(ws, run_id, video_id)
-    if not path.is_file():
-        raise AlignerError(f"{path}: no similarity stored for video {video_id} in run {run_id}")
-    return np.load(path)
-
-
 # -- a dataset workspace -----------------------------------------------------------------------
 @dataclass
 class PredictSummary:
+    """What `predict_dataset` did; `predicted` is False when the stored run was up to date."""
+
     run_id: str
     n_videos: int
     n_sentences: int
     seconds: float
+    inputs_key: str = ""  # `predict_key`: checkpoint bytes, videos, sentences, features, mode
+    predicted: bool = True
     baseline_runs: dict[str, str] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         extra = "".join(f", {m} run {r}" for m, r in self.baseline_runs.items())
+        if not self.predicted:
+            return (
+                f"predict: run {self.run_id}{extra} is up to date (same checkpoint, videos and"
+                " sentences); nothing predicted (--force to predict again)"
+            )
         failed = f"; {len(self.failed)} video(s) failed: {self.failed[0]}" if self.failed else ""
         return (
             f"predicted {self.n_sentences} sentences in {self.n_videos} videos in"
@@ -262,36 +252,90 @@ def predict_dataset(
     checkpoint: str | Path | None = None,
     mode: str = "window",
     baselines: bool = True,
+    force: bool = False,
     progress: bool = True,
 ) -> PredictSummary:
     """Predict every ingested video with `checkpoint` (default `ws.root/checkpoints/tan.pt`)
     into a run with model "tan"; with `baselines`, also a "tan-stage1" run from the sibling
-    stage-1 checkpoint when it exists (evaluation reports it as "TAN before co-training")."""
+    stage-1 checkpoint when it exists (evaluation reports it as "TAN before co-training").
+
+    Idempotent: a model's latest run is kept (nothing predicted) when it was made from the same
+    checkpoint bytes, videos, sentences and mode and no video failed, unless `force`."""
     from aligner.store import Store
     from aligner.tan.checkpoints import default_checkpoint, stage1_sibling
 
     path = Path(checkpoint) if checkpoint else default_checkpoint(ws)
+    options = {"mode": mode, "force": force, "progress": progress}
     with Store(ws.db_path) as store:
-        summary = predict_run(ws, store, path, model_name="tan", mode=mode, progress=progress)
+        summary = predict_run(ws, store, path, model_name="tan", **options)
         stage1 = stage1_sibling(path)
         if baselines and stage1.is_file():
-            base = predict_run(ws, store, stage1, model_name="tan-stage1", mode=mode,
-                               progress=progress)  # fmt: skip
+            base = predict_run(ws, store, stage1, model_name="tan-stage1", **options)
             summary.baseline_runs["tan-stage1"] = base.run_id
     return summary
 
 
+def predict_key(ws, store, checkpoint: Path, mode: str) -> str:
+    """Hash of what prediction reads: the checkpoint's bytes (not its path: a dataset folder
+    moved elsewhere keeps its predictions), the stored ok videos and sentences, the cache keys
+    of the features the checkpoint reads, the mode."""
+    from aligner import features
+    from aligner.tan.checkpoints import CHECKPOINT_NOT_FOUND, read_stamp
+
+    if not checkpoint.is_file():
+        raise AlignerError(f"{checkpoint}: {CHECKPOINT_NOT_FOUND}")
+    spec = (read_stamp(checkpoint) or {}).get("features")  # None: loading will say what's wrong
+    digest = store.content_digest()
+    return inputs_key({
+        "checkpoint": file_sha256(checkpoint), "videos": digest["videos"],
+        "sentences": digest["sentences"], "mode": mode,
+        "features": spec and features.feature_keys(spec["visual"], spec["text"], dataset=ws),
+    })  # fmt: skip
+
+
 def predict_run(
-    ws, store, checkpoint: Path, *, model_name: str, mode: str = "window", progress: bool = True
+    ws,
+    store,
+    checkpoint: Path,
+    *,
+    model_name: str,
+    mode: str = "window",
+    force: bool = False,
+    progress: bool = True,
 ) -> PredictSummary:
-    """One `runs` row (kind "predict") with predictions + similarity files for every video."""
+    """One `runs` row (kind "predict") with predictions + similarity files for every video, or
+    the latest run of `model_name` when it is up to date (see `predict_dataset`)."""
+    key = predict_key(ws, store, checkpoint, mode)
+    reused = None if force else _up_to_date(store, model_name, key)
+    if reused is not None:
+        return reused
+    return _predict_all(ws, store, checkpoint, model_name, mode, key, progress)
+
+
+def _up_to_date(store, model_name: str, key: str) -> PredictSummary | None:
+    """The latest run of `model_name` as a summary when it was made from the same inputs (an
+    older run with the same key is not enough: evaluation and review read the latest)."""
+    latest = store.latest_run(model_name, kind="predict")
+    if latest is None or json.loads(latest["params"] or "{}").get("inputs_key") != key:
+        return None
+    metrics = json.loads(latest["metrics"] or "{}")
+    if metrics.get("failed"):
+        return None  # some video failed: try again, its features may be there now
+    return PredictSummary(
+        latest["run_id"], int(metrics.get("videos", 0)), int(metrics.get("sentences", 0)), 0.0,
+        key, predicted=False,
+    )  # fmt: skip
+
+
+def _predict_all(ws, store, checkpoint: Path, model_name: str, mode: str, key: str, progress):
     from tqdm import tqdm
 
     from aligner.tan.checkpoints import load_checkpoint
 
     model, payload = load_checkpoint(checkpoint)
     started = time.perf_counter()
-    params = {"mode": mode, "stage": payload.get("stage"), "features": payload["features"]}
+    params = {"mode": mode, "stage": payload.get("stage"), "features": payload["features"],
+              "inputs_key": key, "checkpoint_sha256": file_sha256(checkpoint)}  # fmt: skip
     run_id = store.start_run("predict", model=model_name, params=params)
     videos = [v["video_id"] for v in store.videos(status="ok")]
     n_sentences, done, failed, fusion = 0, 0, [], {}
@@ -303,10 +347,11 @@ def predict_run(
             failed.append(f"{video_id}: {err}")
     seconds = time.perf_counter() - started
     status = "done" if done or not videos else "failed"
-    metrics = {"failed": len(failed), **({"laff_weights_per_video": fusion} if fusion else {})}
+    metrics = {"failed": len(failed), "videos": done, "sentences": n_sentences,
+               **({"laff_weights_per_video": fusion} if fusion else {})}  # fmt: skip
     store.finish_run(run_id, status=status, checkpoint=str(checkpoint),
                      timings={"predict_s": seconds}, metrics=metrics)  # fmt: skip
-    return PredictSummary(run_id, done, n_sentences, seconds, failed=failed)
+    return PredictSummary(run_id, done, n_sentences, seconds, key, failed=failed)
 
 
 def _predict_one(ws, store, model, run_id: str, video_id: str, mode: str, fusion: dict) -> int:
