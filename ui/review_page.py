@@ -22,6 +22,7 @@ REASON_LABELS = {"talking_head": "talking head", "off_screen": "off-screen",
                  "b_roll": "B-roll", "other": "other"}  # fmt: skip
 PRESENCE_REFRESH_S = 4.0  # the desk fragment reruns this often to show who else is here
 RUN_MAX_AGE_S = 30.0  # the desk looks up the newest run at most this often
+BUSY_S = 3.0  # a curator who pressed a key this recently is busy: timed refreshes wait
 _NAV_TOKENS = itertools.count(1)
 
 
@@ -138,8 +139,10 @@ def _touch(s, video_id: str, sid: int) -> None:
 @st.fragment(run_every=PRESENCE_REFRESH_S)
 def _desk_fragment() -> None:
     started = time.perf_counter()
-    s, run = state.store(), state.current_run(max_age_s=RUN_MAX_AGE_S)
     video_id = st.session_state["video_id"]
+    if _repeat_while_busy(video_id):
+        return
+    s, run = state.store(), state.current_run(max_age_s=RUN_MAX_AGE_S)
     run_id = run["run_id"] if run else None
     rows = s.desk_rows(video_id, run_id)
     if not rows:
@@ -155,7 +158,27 @@ def _desk_fragment() -> None:
     # server time of this run (callback + fragment), shown in the browser test's latency log
     data["server_ms"] = (time.perf_counter() - st.session_state.pop("_applied_at", started)) * 1e3
     desk.mount(data, act.apply_client)
+    st.session_state["_desk_last"] = {"video_id": video_id, "data": data, **_trigger()}
     _touch(s, video_id, sid)  # after the mount: the acknowledgement is on its way already
+
+
+def _trigger() -> dict:
+    """What makes a desk run more than a timed refresh: the desk reported, or the page ran."""
+    return {"trigger": (desk.client_state().get("n"), st.session_state.get("_page_runs"))}
+
+
+def _repeat_while_busy(video_id: str) -> bool:
+    """A timed refresh within `BUSY_S` of the curator's last key sends the same data again
+    (cheap), so it never holds up the next key's save; when they pause, it refreshes."""
+    last = st.session_state.get("_desk_last")
+    now = time.monotonic()
+    if last is None or last["video_id"] != video_id or last["trigger"] != _trigger()["trigger"]:
+        st.session_state["_active_at"] = now
+        return False
+    if now - st.session_state.get("_active_at", 0.0) >= BUSY_S:
+        return False
+    desk.mount(last["data"], act.apply_client)
+    return True
 
 
 def _video(s, video_id: str) -> dict:
