@@ -105,8 +105,8 @@ def _password_form() -> None:
         st.error(str(err))
         return
     if not any("password" in u for u in users.values()):
-        st.info(f"No users with a password yet. Add one with: aligner users add NAME --file"
-                f" {users_file}")  # fmt: skip
+        st.info(state.escape_markdown(f"No users with a password yet. Add one with: aligner"
+                                      f" users add NAME --file {users_file}"))  # fmt: skip
         return
     with st.form("sign_in"):
         name = st.text_input("Name", key="sign_in_name")
