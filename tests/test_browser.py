@@ -8,8 +8,8 @@ drags a boundary on the timeline, reloads and lands on the same sentence, fixes 
 words, batch-marks three sentences. A second browser
 context signs in as an admin whose name is Markdown (`**md** [l](http://e.test)`): both see each
 other on the video, the admin overwrites one of ana's decisions after an explicit confirm, ana is
-told, and the admin adjudicates the disagreement. Finally the server is stopped and the rows in
-DuckDB are checked. Screenshots go to `artifacts/browser/` (1400 px wide). Without
+told, and the admin adjudicates the disagreement. The server is restarted: ana is still signed in
+and on her sentence. Finally the server is stopped and the rows in DuckDB are checked. Screenshots go to `artifacts/browser/` (1400 px wide). Without
 /usr/bin/chromium the test skips, except under CI (`CI` set), where that is a failure.
 """
 
@@ -80,6 +80,15 @@ def _start_server(dataset: Path, port: int) -> subprocess.Popen:
             time.sleep(0.3)
     proc.kill()
     raise RuntimeError(f"streamlit did not start: {proc.stdout.read().decode()[-2000:]}")
+
+
+def _stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=10)
 
 
 def _add_users(dataset: Path) -> None:
@@ -271,7 +280,18 @@ def _adjudicate(admin) -> None:
     resolved.get_by_text("1", exact=True).wait_for(timeout=WAIT_MS)
 
 
-def _session(browser, base_url: str) -> dict:
+def _after_a_restart(page, restart) -> int:
+    """The server stops and starts again: ana, reloading, is still signed in (her session
+    lives in DuckDB) and lands on the sentence she was on."""
+    here = _sentence(page)
+    restart()
+    page.reload()
+    page.locator(".desk .text").wait_for(timeout=WAIT_MS)
+    assert _sentence(page) == here and page.get_by_text("Signed in as ana").count() == 1
+    return here
+
+
+def _session(browser, base_url: str, restart) -> dict:
     page = browser.new_context(viewport=VIEWPORT).new_page()
     _sign_in(page, base_url, "ana")
     _shot(page, "1-queue")
@@ -286,6 +306,7 @@ def _session(browser, base_url: str) -> dict:
     fixed_words = _fix_words(page)
     _batch(page)
     two = _two_curators(browser, base_url, page)
+    _after_a_restart(page, restart)
     return {"keyed": keyed, "correction": correction, "dragged": dragged, "place": place,
             "fixed_words": fixed_words, **two}  # fmt: skip
 
@@ -328,20 +349,25 @@ def test_review_in_a_real_browser(tmp_path):
     _add_users(ws.dataset)
     SHOTS.mkdir(parents=True, exist_ok=True)
     port = _free_port()
-    server = _start_server(ws.dataset, port)
+    servers = [_start_server(ws.dataset, port)]
+
+    def restart() -> None:
+        _stop(servers.pop())
+        servers.append(_start_server(ws.dataset, port))
+
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROME_ARGS)
             try:
-                got = _session(browser, f"http://127.0.0.1:{port}/")
+                got = _session(browser, f"http://127.0.0.1:{port}/", restart)
             finally:
                 for i, ctx in enumerate(browser.contexts):
                     for j, page in enumerate(ctx.pages):
                         _shot(page, f"last-{i}-{j}")
                 browser.close()
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for server in servers:
+            _stop(server)
     figures = _write_results(got)
     print(json.dumps(figures, indent=2))
     _check_store(ws.db_path, got)
