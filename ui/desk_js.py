@@ -286,9 +286,12 @@ export default function (component) {
         const i = rows.findIndex((r) => r.sid === ack.sid);
         if (i >= 0) S.idx = i;
       }
-      if (ack.needs_confirm) {
+      if (!ack.ok && ack.kind === "decide") {  // back to it: the curator decides again
         const i = rows.findIndex((r) => r.sid === ack.sid);
-        if (i >= 0) { S.idx = i; S.confirm = { action: ack.action, tKey: null }; }
+        if (i >= 0) {
+          S.idx = i;
+          if (ack.needs_confirm) S.confirm = { action: ack.action, tKey: null };
+        }
       }
     }
   }
