@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 
+from aligner.cli_scale import add_commands as add_scale_commands
 from aligner.errors import AlignerError
 
 
@@ -37,6 +38,7 @@ def _build_parser() -> argparse.ArgumentParser:
     for add in (_add_ingest, _add_features, _add_train, _add_predict, _add_auto_align,
                 _add_evaluate, _add_export, _add_review):  # fmt: skip
         add(sub)
+    add_scale_commands(sub, _dataset_command)  # scale, scale-train, import-predictions (Ray)
     return parser
 
 

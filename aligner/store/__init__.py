@@ -6,6 +6,7 @@
   runs.py      runs and predictions (written by train / predict / auto-align)
   review.py    labels, label history, claims, review queue (written by the review app)
   exports.py   joins behind the cleaned-dataset export
+  scale.py     set-based queries for batch work: manifest, Parquet import, partitioned export
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from aligner.store.core import StoreCore
 from aligner.store.exports import ExportQueries
 from aligner.store.review import ReviewQueries
 from aligner.store.runs import RunQueries
+from aligner.store.scale import ScaleQueries
 
 
-class Store(CatalogQueries, RunQueries, ReviewQueries, ExportQueries, StoreCore):
+class Store(CatalogQueries, RunQueries, ReviewQueries, ExportQueries, ScaleQueries, StoreCore):
     """`Store(path)` opens (creating and migrating) the DuckDB file at `path`."""
 
 
