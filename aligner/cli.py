@@ -213,7 +213,8 @@ def _add_export(sub) -> None:
     p = _dataset_command(sub, "export", "write the cleaned dataset")
     p.add_argument("--format", required=True, choices=FORMATS)
     p.add_argument("--out", required=True, metavar="PATH",
-                   help="output file (a folder for vtt / srt: one file per video)")  # fmt: skip
+                   help="output file (a folder for vtt / srt: one file per video; for"
+                        " parquet-partitioned: part=N/ subfolders)")  # fmt: skip
     p.add_argument("--run-id", default=None, metavar="RUN_ID",
                    help="predictions of this run (default: the latest tan run)")  # fmt: skip
     p.add_argument("--min-alignability", type=float, default=None, metavar="P",

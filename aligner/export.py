@@ -27,7 +27,7 @@ from aligner.errors import AlignerError
 from aligner.subtitles import Cue, srt_text, vtt_text
 from aligner.workspace import Workspace
 
-FORMATS = ("howto100m", "jsonl", "parquet", "csv", "htm-align", "vtt", "srt")
+FORMATS = ("howto100m", "jsonl", "parquet", "csv", "htm-align", "vtt", "srt", "parquet-partitioned")
 ALIGNABLE_THRESHOLD = 0.5  # model probability at or above which an unreviewed sentence is alignable
 TIME_DECIMALS = 3  # seconds, to the millisecond
 SCORE_DECIMALS = 4
@@ -118,6 +118,10 @@ def _export(
 ) -> ExportSummary:
     run_id = _resolve_run(store, run_id)
     summary = ExportSummary(fmt=fmt, out=out, run_id=run_id)
+    if fmt == "parquet-partitioned":  # a folder of Parquet parts written by DuckDB (10M+ rows)
+        for key, value in store.export_partitioned(run_id, out, filters).items():
+            setattr(summary, key, value)
+        return summary
     rows = (export_record(row, run_id) for row in store.export_rows(run_id))
     WRITERS[fmt](_counted((r for r in rows if filters.keep(r)), summary), out)
     return summary

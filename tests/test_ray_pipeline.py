@@ -95,24 +95,46 @@ def _predictions(ws, run_id: str) -> dict[int, dict]:
         return {r["sentence_id"]: r for r in store.predictions(run_id)}
 
 
-def test_ray_pipeline_equals_local_auto_align(ws, ray_checkpoint, ray_local):
+@pytest.fixture(scope="module")
+def broken_video(tmp_path_factory) -> dict:
+    """A manifest entry whose file is not a video: its shard records the error."""
+    path = tmp_path_factory.mktemp("bad") / "broken.mp4"
+    path.write_bytes(b"\x00not a video" * 100)
+    return {"video_id": "broken", "path": str(path), "duration": 30.0, "sentence_ids": None,
+            "starts": [1.0], "ends": [3.0], "texts": ["Cut the board."]}  # fmt: skip
+
+
+def _run(ws, ckpt, manifest, out):
     from aligner.pipelines.infer import Resources, run_pipeline
 
+    return run_pipeline(manifest, out, checkpoint=ckpt, visual=["builtin"], text="minilm",
+                        dataset=ws.dataset, resources=Resources(1, 1, 1, HALF_CPU),
+                        videos_per_shard=4, max_attempts=2)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def scaled(ws, ray_checkpoint, broken_video, ray_local):
+    """One pipeline run over the store's 7 videos plus the broken one."""
     from aligner.manifest import store_manifest
+
+    manifest = [*store_manifest(ws), broken_video]
+    out = ws.root / "scale"
+    return manifest, out, _run(ws, ray_checkpoint.checkpoint, manifest, out)
+
+
+def test_ray_pipeline_equals_local_auto_align(ws, ray_checkpoint, scaled):
     from aligner.pipeline import auto_align
     from aligner.shards import import_predictions
     from aligner.tan.infer import load_similarity
 
-    ckpt = ray_checkpoint.checkpoint
-    local = auto_align(ws, checkpoint=ckpt, asr=False, baselines=False, progress=False)
-    out = ws.root / "scale"
-    summary = run_pipeline(
-        store_manifest(ws), out, checkpoint=ckpt, visual=["builtin"], text="minilm",
-        dataset=ws.dataset, resources=Resources(1, 1, 1, HALF_CPU), videos_per_shard=4,
-    )  # fmt: skip
-    assert summary.videos == 7 and not summary.failed and summary.run == summary.shards == 2
+    _, out, summary = scaled
+    assert summary.videos == 8 and summary.run == summary.shards == 2
+    assert len(summary.failed) == 1 and summary.failed[0].startswith("broken: decode: ")
+    assert "broken.mp4" in summary.failed[0]  # the one-line reason names the file
     imported = import_predictions(ws, out)
     assert imported.imported == 52 and imported.unmatched == 0 and imported.similarities == 7
+    local = auto_align(ws, checkpoint=ray_checkpoint.checkpoint, asr=False, baselines=False,
+                       progress=False)  # fmt: skip
     ours, theirs = _predictions(ws, imported.run_id), _predictions(ws, local.predict_run_id)
     assert set(ours) == set(theirs) and len(ours) == 52
     for sid, row in ours.items():
@@ -120,46 +142,25 @@ def test_ray_pipeline_equals_local_auto_align(ws, ray_checkpoint, ray_local):
             assert row[name] == theirs[sid][name], (sid, name)
         for name in ("alignability", "dual_alignability"):  # sentence vectors batch differently
             assert row[name] == pytest.approx(theirs[sid][name], abs=1e-5), (sid, name)
-    video_id = next(iter(ours.values()))["video_id"]
-    np.testing.assert_allclose(
-        load_similarity(ws, imported.run_id, video_id).astype(np.float32),
-        load_similarity(ws, local.predict_run_id, video_id).astype(np.float32), atol=0.02,
-    )  # fmt: skip
+    for video_id in {row["video_id"] for row in ours.values()}:
+        np.testing.assert_allclose(
+            load_similarity(ws, imported.run_id, video_id).astype(np.float32),
+            load_similarity(ws, local.predict_run_id, video_id).astype(np.float32), atol=0.02,
+        )  # fmt: skip
 
 
-def test_rerun_skips_finished_shards_and_retries_failures_boundedly(ws, ray_checkpoint, tmp_path):
-    from aligner.pipelines.infer import Resources, run_pipeline
-
+def test_rerun_skips_finished_shards_and_retries_failures_boundedly(ws, ray_checkpoint, scaled):
     from aligner import shards
-    from aligner.manifest import store_manifest
 
-    broken = tmp_path / "broken.mp4"
-    broken.write_bytes(b"\x00not a video" * 100)
-    manifest = store_manifest(ws)[:3] + [{
-        "video_id": "broken", "path": str(broken), "duration": 30.0, "sentence_ids": None,
-        "starts": [1.0], "ends": [3.0], "texts": ["Cut the board."],
-    }]  # fmt: skip
-    out = tmp_path / "out"
-
-    def run():
-        return run_pipeline(manifest, out, checkpoint=ray_checkpoint.checkpoint,
-                            visual=["builtin"], text="minilm", dataset=ws.dataset,
-                            resources=Resources(1, 1, 1, HALF_CPU), videos_per_shard=2,
-                            max_attempts=2)  # fmt: skip
-
-    n_shards = len({shards.shard_name(str(v["video_id"]), 2) for v in manifest})
-    first = run()
-    assert first.run == first.shards == n_shards
-    assert len(first.failed) == 1 and first.failed[0].startswith("broken: decode: ")
-    assert str(broken) in first.failed[0]  # the one-line reason names the file
-    bad = shards.shard_name("broken", 2)
+    manifest, out, first = scaled
+    bad = shards.shard_name("broken", first.shards)
     status = shards.shard_status(out, bad)
     assert status["videos"]["broken"]["status"] == "failed" and status["attempts"] == 1
-    ok_rows = sum(len(v["texts"]) for v in manifest[:3])
+    assert sum(v["status"] == "ok" for v in status["videos"].values()) >= 1
     written = sum(pq.read_table(p).num_rows for p in shards.shard_files(out, "predictions"))
-    assert written == ok_rows  # the rest of the batch completed
-    second = run()  # only the shard with the failure runs again
-    assert (second.run, second.skipped) == (1, n_shards - 1) and len(second.failed) == 1
+    assert written == 52  # the rest of the batch, the broken video's shard-mates too, completed
+    second = _run(ws, ray_checkpoint.checkpoint, manifest, out)  # only the failed shard again
+    assert (second.run, second.skipped) == (1, first.shards - 1) and len(second.failed) == 1
     assert shards.shard_status(out, bad)["attempts"] == 2
-    third = run()  # attempts used up: nothing left to do
-    assert (third.run, third.skipped, third.videos) == (0, n_shards, 0)
+    third = _run(ws, ray_checkpoint.checkpoint, manifest, out)  # attempts used up: nothing to do
+    assert (third.run, third.skipped, third.videos) == (0, first.shards, 0)

@@ -46,19 +46,45 @@ class ScaleQueries:
             ).fetchone()[0]
         return {"imported": int(imported), "unmatched": int(total) - int(imported)}
 
-    def export_partitioned(self, run_id: str | None, out: Path, *,
-                           partitions: int = EXPORT_PARTITIONS) -> int:  # fmt: skip
-        """Write the cleaned dataset (the same records as `aligner.export.export_record`, computed
-        in SQL) as hive-partitioned Parquet under `out/part=<n>/`; returns the number of rows."""
-        sql = _EXPORT_RECORD_SQL.format(partitions=int(partitions))
+    def export_partitioned(self, run_id: str | None, out: Path, filters=None, *,
+                           partitions: int = EXPORT_PARTITIONS) -> dict[str, Any]:  # fmt: skip
+        """Write the cleaned dataset (the records of `aligner.export.export_record`, computed in
+        SQL) as hive-partitioned Parquet, `out/part=<n>/*.parquet` (n = hash of the video id), in
+        one COPY; `filters` an `aligner.export.ExportFilters`. Returns n_records, n_videos and
+        by_source counts."""
+        where, params = _filter_sql(filters)
+        sql = _EXPORT_RECORD_SQL.format(partitions=int(partitions)) + where
+        ordered = sql + " ORDER BY video_id, idx"
+        params = {"run_id": run_id, **params}
         self.con.execute(
-            f"COPY ({sql}) TO '{_quoted(out)}' (FORMAT parquet, PARTITION_BY (part),"
+            f"COPY ({ordered}) TO '{_quoted(out)}' (FORMAT parquet, PARTITION_BY (part),"
             " OVERWRITE_OR_IGNORE true)",
-            {"run_id": run_id},
+            params,
         )
-        return int(
-            self.con.execute(f"SELECT count(*) FROM ({sql})", {"run_id": run_id}).fetchone()[0]
-        )
+        rows = self.con.execute(
+            f"SELECT source, count(*), count(DISTINCT video_id) FROM ({sql}) GROUP BY source",
+            params,
+        ).fetchall()
+        videos = self.con.execute(f"SELECT count(DISTINCT video_id) FROM ({sql})", params)
+        return {"n_records": sum(int(r[1]) for r in rows), "n_videos": int(videos.fetchone()[0]),
+                "by_source": {str(r[0]): int(r[1]) for r in rows}}  # fmt: skip
+
+
+def _filter_sql(filters) -> tuple[str, dict[str, Any]]:
+    """`ExportFilters.keep` as a WHERE clause over the export records."""
+    if filters is None:
+        return "", {}
+    clauses, params = [], {}
+    if filters.reviewed_only:
+        clauses.append("label_status IN ('accepted', 'corrected', 'not_alignable')")
+    if filters.accepted_only:
+        clauses.append("label_status IN ('accepted', 'corrected')")
+    if filters.exclude_not_alignable:
+        clauses.append("alignable IS DISTINCT FROM false")
+    if filters.min_alignability is not None:
+        clauses.append("alignability >= $min_alignability")
+        params["min_alignability"] = float(filters.min_alignability)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
 def _quoted(path: Path) -> str:
@@ -109,5 +135,4 @@ SELECT video_id, idx, sentence_id, text, round(final_start, 3) AS start,
        curator, strftime(decided_at, '%Y-%m-%dT%H:%M:%S.%f') AS decided_at,
        hash(video_id) % {partitions} AS part
 FROM t
-ORDER BY video_id, idx
 """

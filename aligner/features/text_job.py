@@ -1,0 +1,70 @@
+"""Sentence encoding in a child process, side by side with the video pass.
+
+On one video, loading the text model (importing torch + transformers, reading the weights) costs
+as much as decoding ten minutes of 360p video, and both are single-core work: running them at
+once on two cores is what brings `aligner features` close to a bare ffmpeg decode
+(benchmarks/bench_features_command.py). A plain `python -m` child, not multiprocessing: it
+never re-imports the parent's main module, and it exits by itself when done (a killed parent
+leaves no idle worker behind).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from aligner.errors import AlignerError
+
+
+class TextJob:
+    """`encode_cached(get_text_encoder(name), texts, folder)` running in a child process."""
+
+    def __init__(self, name: str, texts: list[str], folder: Path):
+        self.name = name
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "aligner.features.text_job"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        # the texts go through a pipe; the child reads them all before doing anything
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"name": name, "texts": texts,
+                                          "folder": str(folder)}).encode())  # fmt: skip
+        self.proc.stdin.close()
+        self.proc.stdin = None  # closed: `communicate` must not flush it again
+
+    def check(self) -> None:
+        """Raise now if the child already failed (e.g. the model cannot load): a run fails on
+        its first video, not after hours of them."""
+        if self.proc.poll() not in (None, 0):
+            self.result()
+
+    def result(self) -> int:
+        """Wait for the child; the number of sentences it encoded."""
+        out, err = self.proc.communicate()
+        if self.proc.returncode != 0:
+            lines = err.decode(errors="replace").strip().splitlines() or ["no output"]
+            raise AlignerError(f"{self.name}: text encoding failed ({lines[-1]})")
+        return int(json.loads(out)["encoded"])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def main() -> None:
+    from aligner.features.text import encode_cached, get_text_encoder
+
+    job = json.loads(sys.stdin.buffer.read())
+    try:
+        encoded = encode_cached(get_text_encoder(job["name"]), job["texts"], Path(job["folder"]))[1]
+    except AlignerError as err:
+        print(f"AlignerError: {err}", file=sys.stderr)
+        sys.exit(1)
+    print(json.dumps({"encoded": encoded}))
+
+
+if __name__ == "__main__":
+    main()
