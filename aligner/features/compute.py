@@ -24,7 +24,7 @@ from aligner.features.text import (
     open_text_cache,
     text_key,
 )
-from aligner.features.text_job import TextJob
+from aligner.features.text_job import TextJob, check_available
 from aligner.features.visual import DEFAULT_VISUAL, VideoRef, get_visual_backbone
 from aligner.frames import probe
 
@@ -129,6 +129,7 @@ def compute_features(
     job = None
     if any(text_key(t) not in known for t in unique):
         if _has_visual_work(ws, rows, backbones):  # encode on the other core meanwhile
+            check_available(summary.text)  # a bad name fails before any video
             job = TextJob(summary.text, unique, folder)
         else:
             encoder.loaded()  # a text model that cannot load fails now, not after hours of video

@@ -18,6 +18,29 @@ from pathlib import Path
 from aligner.errors import AlignerError
 
 
+def check_available(name: str) -> None:
+    """Fail now, in this process, when the text model named `name` cannot be loaded: the bundled
+    package missing, a path that is no model directory, a hub name not in the local cache.
+    Cheap (no torch, no weights); the child's own load is the final word."""
+    from aligner.features.text import DEFAULT_TEXT
+    from aligner.features.visual import cannot_load
+
+    if name == DEFAULT_TEXT:
+        from aligner.features.text import _resolve
+
+        _resolve(name)  # the one-line error when the package is missing
+        return
+    path = Path(name).expanduser()
+    if path.is_dir() and (path / "config.json").is_file():
+        return
+    if not path.exists() and name.count("/") <= 1 and not name.startswith((".", "/", "~")):
+        from huggingface_hub import try_to_load_from_cache
+
+        if isinstance(try_to_load_from_cache(name, "config.json"), str):
+            return
+    raise cannot_load("text", name, FileNotFoundError(f"no config.json for {name}"))
+
+
 class TextJob:
     """`encode_cached(get_text_encoder(name), texts, folder)` running in a child process."""
 
