@@ -208,10 +208,10 @@ def _run_evaluate(args) -> int:
 
 # -- export ------------------------------------------------------------------------------------
 def _add_export(sub) -> None:
-    from aligner.export import FORMATS  # light: the writers import pyarrow only when used
+    from aligner.export import ALL_FORMATS  # light: the writers import pyarrow only when used
 
     p = _dataset_command(sub, "export", "write the cleaned dataset")
-    p.add_argument("--format", required=True, choices=FORMATS)
+    p.add_argument("--format", required=True, choices=ALL_FORMATS)
     p.add_argument("--out", required=True, metavar="PATH",
                    help="output file (a folder for vtt / srt: one file per video; for"
                         " parquet-partitioned: part=N/ subfolders)")  # fmt: skip

@@ -104,3 +104,19 @@ def test_import_prediction_files_matches_sentences_by_video_idx_and_text(ws, tmp
     assert sentences[5].sentence_id not in stored
     row = stored[sentences[7].sentence_id]
     assert row["alignability"] == 0.25 and row["end"] == sentences[7].end + 1
+
+
+def test_partitioned_export_replaces_its_parts_and_spares_other_folders(ws, tmp_path):
+    from aligner.errors import AlignerError
+
+    out = tmp_path / "parts"
+    first = export_dataset(ws, fmt="parquet-partitioned", out=out)
+    again = export_dataset(ws, fmt="parquet-partitioned", out=out, reviewed_only=True)
+    rows = duckdb.sql(f"SELECT count(*) FROM read_parquet('{out}/*/*.parquet')").fetchall()[0][0]
+    assert rows == again.n_records == 3 < first.n_records  # the first export's parts are gone
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    with pytest.raises(AlignerError, match="holds other files"):
+        export_dataset(ws, fmt="parquet-partitioned", out=other)
+    assert (other / "notes.txt").read_text() == "keep me"

@@ -54,20 +54,39 @@ class ScaleQueries:
         by_source counts."""
         where, params = _filter_sql(filters)
         sql = _EXPORT_RECORD_SQL.format(partitions=int(partitions)) + where
-        ordered = sql + " ORDER BY video_id, idx"
-        params = {"run_id": run_id, **params}
+        _clear_previous_export(Path(out))
         self.con.execute(
-            f"COPY ({ordered}) TO '{_quoted(out)}' (FORMAT parquet, PARTITION_BY (part),"
-            " OVERWRITE_OR_IGNORE true)",
-            params,
+            f"COPY ({sql} ORDER BY video_id, idx) TO '{_quoted(out)}'"
+            " (FORMAT parquet, PARTITION_BY (part))",
+            {"run_id": run_id, **params},
         )
+        files = f"{_quoted(out)}/*/*.parquet"  # counted from what was written: no second join
         rows = self.con.execute(
-            f"SELECT source, count(*), count(DISTINCT video_id) FROM ({sql}) GROUP BY source",
-            params,
+            f"SELECT source, count(*) FROM read_parquet('{files}') GROUP BY source"
         ).fetchall()
-        videos = self.con.execute(f"SELECT count(DISTINCT video_id) FROM ({sql})", params)
+        videos = self.con.execute(f"SELECT count(DISTINCT video_id) FROM read_parquet('{files}')")
         return {"n_records": sum(int(r[1]) for r in rows), "n_videos": int(videos.fetchone()[0]),
                 "by_source": {str(r[0]): int(r[1]) for r in rows}}  # fmt: skip
+
+
+def _clear_previous_export(out: Path) -> None:
+    """Remove the `part=<n>` folders of an earlier export to `out`; refuse a folder that holds
+    anything else (an export never deletes what it did not write)."""
+    import shutil
+
+    from aligner.errors import AlignerError
+
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise AlignerError(f"{out}: not a folder (parquet-partitioned writes part=<n>/ folders)")
+    entries = list(out.iterdir())
+    foreign = [e.name for e in entries if not (e.is_dir() and e.name.startswith("part="))]
+    if foreign:
+        raise AlignerError(f"{out}: holds other files ({foreign[0]}, ...); export into an empty"
+                           " or new folder")  # fmt: skip
+    for entry in entries:
+        shutil.rmtree(entry)
 
 
 def _filter_sql(filters) -> tuple[str, dict[str, Any]]:
