@@ -78,8 +78,13 @@ class TextJob:
 
 
 def main() -> None:
+    import torch
+
     from aligner.features.text import encode_cached, get_text_encoder
 
+    # one thread: the parent's video pass holds the other core, and two torch threads on one
+    # free core spin-wait on each other (see aligner.pipeline.TORCH_THREADS)
+    torch.set_num_threads(1)
     job = json.loads(sys.stdin.buffer.read())
     try:
         encoded = encode_cached(get_text_encoder(job["name"]), job["texts"], Path(job["folder"]))[1]
