@@ -7,6 +7,7 @@ one a bounded number of times. One Ray instance and one trained checkpoint serve
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
 import numpy as np
@@ -122,20 +123,23 @@ def scaled(ws, ray_checkpoint, broken_video, ray_local):
     return manifest, out, _run(ws, ray_checkpoint.checkpoint, manifest, out)
 
 
-def test_ray_pipeline_equals_local_auto_align(ws, ray_checkpoint, scaled):
+def test_ray_pipeline_equals_local_auto_align(ws, ray_checkpoint, scaled, capsys):
+    from aligner.cli import main
     from aligner.pipeline import auto_align
-    from aligner.shards import import_predictions
     from aligner.tan.infer import load_similarity
 
     _, out, summary = scaled
     assert summary.videos == 8 and summary.run == summary.shards == 2
     assert len(summary.failed) == 1 and summary.failed[0].startswith("broken: decode: ")
     assert "broken.mp4" in summary.failed[0]  # the one-line reason names the file
-    imported = import_predictions(ws, out)
-    assert imported.imported == 52 and imported.unmatched == 0 and imported.similarities == 7
+    assert main(["import-predictions", str(ws.dataset), "--shards", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "imported 52 predictions from 2 shard(s)" in printed and "7 similarity" in printed
+    assert "matched no stored sentence" not in printed
+    run_id = re.search(r"into run (predict-[0-9a-f]+)", printed)[1]
     local = auto_align(ws, checkpoint=ray_checkpoint.checkpoint, asr=False, baselines=False,
                        progress=False)  # fmt: skip
-    ours, theirs = _predictions(ws, imported.run_id), _predictions(ws, local.predict_run_id)
+    ours, theirs = _predictions(ws, run_id), _predictions(ws, local.predict_run_id)
     assert set(ours) == set(theirs) and len(ours) == 52
     for sid, row in ours.items():
         for name in ("start", "end", "peak", "dual_peak"):
@@ -144,7 +148,7 @@ def test_ray_pipeline_equals_local_auto_align(ws, ray_checkpoint, scaled):
             assert row[name] == pytest.approx(theirs[sid][name], abs=1e-5), (sid, name)
     for video_id in {row["video_id"] for row in ours.values()}:
         np.testing.assert_allclose(
-            load_similarity(ws, imported.run_id, video_id).astype(np.float32),
+            load_similarity(ws, run_id, video_id).astype(np.float32),
             load_similarity(ws, local.predict_run_id, video_id).astype(np.float32), atol=0.02,
         )  # fmt: skip
 
