@@ -75,3 +75,27 @@ def test_stages_on_a_real_clip_match_the_backbone_and_record_errors(mp4, tmp_pat
     missing = stages.decode({**video, "path": str(tmp_path / "gone.mp4")}, [backbone], None)
     assert missing["error"].startswith("decode: ") and "gone.mp4" in missing["error"]
     assert stages.embed(missing, [backbone], encoder, None) is missing  # passed through
+
+
+def test_howto100m_list_manifest_uses_captions_and_precomputed_features(tmp_path):
+    import json
+
+    from aligner.features.visual import get_visual_backbone
+    from aligner.manifest import howto100m_manifest
+
+    (tmp_path / "features" / "s3d").mkdir(parents=True)
+    np.save(tmp_path / "features" / "s3d" / "vidA.mp4.npy", np.ones((40, 8), np.float32))
+    captions = {"vidA": {"start": [1.0, 5.0], "end": [4.0, 9.0],
+                         "text": ["first cut the wood.", "then sand it."]},
+                "vidB": {"start": [0.0], "end": [2.0], "text": ["no features here."]}}  # fmt: skip
+    (tmp_path / "caption.json").write_text(json.dumps(captions))
+    listing = tmp_path / "list.csv"
+    listing.write_text("video_id,task\nvidA,1\nvidB,2\n")
+    manifest = howto100m_manifest(listing, tmp_path, features="precomputed:s3d")
+    assert [v["video_id"] for v in manifest] == ["vidA"]  # vidB has no features: left out
+    video = {**manifest[0], "error": None}
+    assert video["duration"] == 40.0 and len(video["texts"]) == 2 and video["path"] == ""
+    backbone = get_visual_backbone("precomputed:s3d", dataset=tmp_path)
+    out = stages.embed(stages.decode(video, [backbone], tmp_path), [backbone],
+                       get_text_encoder("minilm"), tmp_path)  # fmt: skip
+    assert out["error"] is None and out["visual"][0].shape == (40, 8)
