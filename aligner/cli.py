@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 
+from aligner.cli_scale import add_commands as add_scale_commands
 from aligner.errors import AlignerError
 
 
@@ -37,6 +38,7 @@ def _build_parser() -> argparse.ArgumentParser:
     for add in (_add_ingest, _add_features, _add_train, _add_predict, _add_auto_align,
                 _add_evaluate, _add_export, _add_review, _add_labels, _add_users):  # fmt: skip
         add(sub)
+    add_scale_commands(sub, _dataset_command)  # scale, scale-train, import-predictions (Ray)
     return parser
 
 
@@ -231,12 +233,13 @@ def _run_htm_align(args) -> int:
 
 # -- export ------------------------------------------------------------------------------------
 def _add_export(sub) -> None:
-    from aligner.export import FORMATS  # light: the writers import pyarrow only when used
+    from aligner.export import ALL_FORMATS  # light: the writers import pyarrow only when used
 
     p = _dataset_command(sub, "export", "write the cleaned dataset")
-    p.add_argument("--format", required=True, choices=FORMATS)
+    p.add_argument("--format", required=True, choices=ALL_FORMATS)
     p.add_argument("--out", required=True, metavar="PATH",
-                   help="output file (a folder for vtt / srt: one file per video)")  # fmt: skip
+                   help="output file (a folder for vtt / srt: one file per video; for"
+                        " parquet-partitioned: part=N/ subfolders)")  # fmt: skip
     p.add_argument("--run-id", default=None, metavar="RUN_ID",
                    help="predictions of this run (default: the latest tan run)")  # fmt: skip
     p.add_argument("--min-alignability", type=float, default=None, metavar="P",

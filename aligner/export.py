@@ -30,6 +30,10 @@ from aligner.subtitles import Cue, srt_text, vtt_text
 from aligner.workspace import Workspace
 
 FORMATS = ("howto100m", "jsonl", "parquet", "csv", "htm-align", "vtt", "srt")
+# a folder of part=<n>/ Parquet files written by DuckDB in one COPY, for 10M+ sentences; kept
+# apart from FORMATS (the record-by-record writers) because its layout is a tree, not one file
+PARTITIONED = "parquet-partitioned"
+ALL_FORMATS = (*FORMATS, PARTITIONED)
 ALIGNABLE_THRESHOLD = 0.5  # model probability at or above which an unreviewed sentence is alignable
 TIME_DECIMALS = 3  # seconds, to the millisecond
 SCORE_DECIMALS = 4
@@ -104,8 +108,8 @@ def export_dataset(
     records then carry ASR times and human labels only). `store`: an open `Store` to read from
     (e.g. the review app's); by default the store file is opened read-only for the export.
     """
-    if fmt not in FORMATS:
-        raise AlignerError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
+    if fmt not in ALL_FORMATS:
+        raise AlignerError(f"unknown export format {fmt!r} (choose from {', '.join(ALL_FORMATS)})")
     filters = ExportFilters(min_alignability, reviewed_only, accepted_only, exclude_not_alignable)
     if store is not None:
         return _export(store, fmt, Path(out), run_id, filters)
@@ -120,6 +124,10 @@ def _export(
 ) -> ExportSummary:
     run_id = _resolve_run(store, run_id)
     summary = ExportSummary(fmt=fmt, out=out, run_id=run_id)
+    if fmt == PARTITIONED:
+        for key, value in store.export_partitioned(run_id, out, filters).items():
+            setattr(summary, key, value)
+        return summary
     rows = (export_record(row, run_id) for row in store.export_rows(run_id))
     WRITERS[fmt](_counted((r for r in rows if filters.keep(r)), summary), out)
     return summary

@@ -24,6 +24,7 @@ from aligner.features.text import (
     open_text_cache,
     text_key,
 )
+from aligner.features.text_job import TextJob, check_available
 from aligner.features.visual import DEFAULT_VISUAL, VideoRef, get_visual_backbone
 from aligner.frames import probe
 
@@ -125,15 +126,33 @@ def compute_features(
     encoder, folder = get_text_encoder(summary.text), ws.subdir(FEATURES_DIR, TEXT_DIR)
     unique = list(dict.fromkeys(texts))
     known = open_text_cache(folder, encoder.key).index
+    job = None
     if any(text_key(t) not in known for t in unique):
-        encoder.loaded()  # a text model that cannot load fails now, not after hours of video
+        if _has_visual_work(ws, rows, backbones):  # encode on the other core meanwhile
+            check_available(summary.text)  # a bad name fails before any video
+            job = TextJob(summary.text, unique, folder)
+        else:
+            encoder.loaded()  # a text model that cannot load fails now, not after hours of video
     workers = _pool_size(ws, rows, backbones, workers)
-    _visual_pass(ws, rows, backbones, summary, workers, progress)
-    summary.sentences = len(texts)
-    if unique:
-        summary.encoded = encode_cached(encoder, unique, folder)[1]
+    try:
+        _visual_pass(ws, rows, backbones, summary, workers, progress,
+                     on_video=job.check if job else None)  # fmt: skip
+        summary.sentences = len(texts)
+        if job is not None:
+            summary.encoded = job.result()
+        elif unique:
+            summary.encoded = encode_cached(encoder, unique, folder)[1]
+    finally:
+        if job is not None:
+            job.stop()
     summary.elapsed = time.perf_counter() - started
     return summary
+
+
+def _has_visual_work(ws, rows: list[dict], backbones: list) -> bool:
+    """Whether some video still needs a cacheable backbone's features computed."""
+    caches = [FeatureCache(ws.subdir(FEATURES_DIR), b.key) for b in backbones if b.cacheable]
+    return any(not c.valid(str(r["video_id"])) for r in rows for c in caches)
 
 
 @dataclass
@@ -194,7 +213,7 @@ def _outcomes(ws, rows: list[dict], backbones: list, workers: int):
 
 
 def _visual_pass(ws, rows: list[dict], backbones: list, summary: FeatureSummary, workers: int,
-                 progress: bool | None):  # fmt: skip
+                 progress: bool | None, on_video=None):  # fmt: skip
     from tqdm import tqdm
 
     total = sum(float(r.get("duration") or 0) for r in rows)
@@ -213,6 +232,8 @@ def _visual_pass(ws, rows: list[dict], backbones: list, summary: FeatureSummary,
                 bar.write(f"aligner features: {outcome.video_id}: {outcome.error}", file=sys.stderr)
             bar.set_postfix_str(f"{summary.videos}/{len(rows)} videos")
             bar.update(round(seconds))
+            if on_video is not None:
+                on_video()
 
 
 def load_video_features(ws, video_id: str, visual=None) -> list[np.ndarray]:

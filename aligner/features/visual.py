@@ -66,9 +66,16 @@ class BuiltinBackbone:
         w, h = self.size
         return f"builtin-v{builtin.DESCRIPTOR_VERSION}-fps{self.fps:g}-{w}x{h}"
 
-    def video_features(self, video: VideoRef) -> np.ndarray:
-        frames = iter_frames(video.path, fps=self.fps, size=self.size, duration=video.duration)
+    def frames(self, video: VideoRef):
+        """The decoded samples (the CPU half; `pipelines/` runs it as its own stage)."""
+        return iter_frames(video.path, fps=self.fps, size=self.size, duration=video.duration)
+
+    def embed_frames(self, frames) -> np.ndarray:
+        """Iterable of consecutive RGB frames -> (T, DIM) float32 (the embedding half)."""
         return builtin.describe_video(frames)
+
+    def video_features(self, video: VideoRef) -> np.ndarray:
+        return self.embed_frames(self.frames(video))
 
 
 class PrecomputedBackbone:
@@ -167,11 +174,18 @@ class HFVisionBackbone:
             out = _pooled(out)
         return l2_normalise(out.float().cpu().numpy())
 
-    def video_features(self, video: VideoRef) -> np.ndarray:
+    def frames(self, video: VideoRef):
+        """The decoded samples at the processor's input size (the CPU half)."""
         processor = self.loaded()[0]
-        frames = iter_frames(
+        return iter_frames(
             video.path, fps=self.fps, size=_short_side(processor), duration=video.duration
         )
+
+    def video_features(self, video: VideoRef) -> np.ndarray:
+        return self.embed_frames(self.frames(video))
+
+    def embed_frames(self, frames) -> np.ndarray:
+        """Iterable of RGB frames -> (T, D) float32, `HF_BATCH` frames per forward pass."""
         rows, batch = [], []
         for frame in frames:
             batch.append(frame)

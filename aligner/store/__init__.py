@@ -9,6 +9,7 @@
   adjudication.py  disagreements between curators and their resolution
   edits.py     curators' fixes of a sentence's words, with history
   exports.py   joins behind the cleaned-dataset export
+  scale.py     set-based queries for batch work: manifest, Parquet import, partitioned export
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from aligner.store.edits import TextEditQueries
 from aligner.store.exports import ExportQueries
 from aligner.store.review import ReviewQueries
 from aligner.store.runs import RunQueries
+from aligner.store.scale import ScaleQueries
 
 
 class Store(
@@ -31,6 +33,7 @@ class Store(
     AdjudicationQueries,
     TextEditQueries,
     ExportQueries,
+    ScaleQueries,
     StoreCore,
 ):
     """`Store(path)` opens (creating and migrating) the DuckDB file at `path`."""

@@ -266,10 +266,7 @@ class ReviewQueries:
                 [run_id, video_id, video_id, int(limit)],
             )
         ids = [int(row[0]) for row in top]
-        rows = self.query_dicts(
-            f"SELECT * FROM ({_ROWS_SQL}) WHERE list_contains(?, sentence_id)",
-            [PEAK_SCALE_S, GAP_SCALE_S, run_id, ids],
-        )
+        rows = self.query_dicts(_ROWS_OF_IDS_SQL, [PEAK_SCALE_S, GAP_SCALE_S, ids, run_id, ids])
         order = {sid: i for i, sid in enumerate(ids)}
         return sorted(rows, key=lambda r: order[r["sentence_id"]])
 
@@ -497,3 +494,17 @@ FROM sentences s
 LEFT JOIN predictions p ON p.sentence_id = s.sentence_id AND p.run_id = ?
 LEFT JOIN labels l ON l.sentence_id = s.sentence_id
 """
+
+# The same rows for a list of sentence ids (the queue's top N; parameters PEAK_SCALE_S,
+# GAP_SCALE_S, ids, run_id, ids): both big tables are narrowed to the ids before the joins, so
+# the cost stays flat as the store grows (filtering the joined rows afterwards scanned every
+# prediction: 0.25 s at 1M sentences vs 0.035 s, benchmarks/bench_store_scale.py).
+_IDS = "(SELECT unnest(CAST(? AS BIGINT[])))"
+_ROWS_OF_IDS_SQL = _ROWS_SQL.replace(
+    "FROM sentences s\n", f"FROM (SELECT * FROM sentences WHERE sentence_id IN {_IDS}) s\n"
+).replace(
+    "LEFT JOIN predictions p ON p.sentence_id = s.sentence_id AND p.run_id = ?",
+    f"LEFT JOIN (SELECT * FROM predictions WHERE run_id = ? AND sentence_id IN {_IDS}) p"
+    " ON p.sentence_id = s.sentence_id",
+)
+assert _ROWS_OF_IDS_SQL.count(_IDS) == 2  # both replacements found their text
