@@ -152,6 +152,11 @@ def _step(model, teacher, batch: Batch, cfg: TrainConfig, opt) -> float:
         if teacher is None
         else stage2_loss(model, teacher, batch, cfg)
     )
+    if not torch.isfinite(loss):  # one NaN weight update poisons the model for good
+        raise AlignerError(
+            f"training stopped: the loss became {float(loss)} (non-finite features, times or"
+            " labels reached the model); nothing was saved"
+        )
     opt.zero_grad()
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -251,13 +256,14 @@ def train_dataset(
             result = train_items(
                 items, spec, config=config, train_config=tcfg, seed=seed, progress=progress
             )
-        except BaseException:
+            extra = {"history": result.history, "val_videos": result.val_videos}
+            stage1 = stage1_sibling(out)
+            save_checkpoint(_with_state(result.model, result.stage1_state), stage1,
+                            extra={"stage": 1})  # fmt: skip
+            save_checkpoint(result.model, out, extra={"stage": 2, **extra})
+        except BaseException:  # a full disk included: the run is failed, not left 'running'
             store.finish_run(run_id, status="failed")
             raise
-        extra = {"history": result.history, "val_videos": result.val_videos}
-        stage1 = stage1_sibling(out)
-        save_checkpoint(_with_state(result.model, result.stage1_state), stage1, extra={"stage": 1})
-        save_checkpoint(result.model, out, extra={"stage": 2, **extra})
         seconds = time.perf_counter() - started
         store.finish_run(run_id, checkpoint=str(out), timings={"train_s": seconds},
                          metrics=_final_losses(result.history))  # fmt: skip
