@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import re
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,8 +17,20 @@ from aligner.errors import AlignerError, StoreBusyError, StoreLockedError, first
 from aligner.store.migrations import MIGRATIONS
 
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<prog>.*?) \(PID (?P<pid>\d+)\)")
-CONFLICT_RETRIES = 5  # attempts for a transaction that hits a write-write conflict
-CONFLICT_BACKOFF_S = 0.02
+# attempts for a transaction that hits a write-write conflict, and the wait between them:
+# exponential with full jitter (random in [0, min(cap, base * 2^n)]), so writers that collided
+# do not collide again in lock step. 8 curators saving on the same 12 sentences for 60 s ran
+# out of 5 linear retries once in ~4,600 saves; see benchmarks/bench_curators.py.
+CONFLICT_RETRIES = 12
+CONFLICT_BACKOFF_S = 0.005
+CONFLICT_BACKOFF_CAP_S = 0.25
+# One lock per database file for the writes that go through `retry_on_conflict` (labels, claims,
+# the doubt cache). DuckDB lets a single process write a file, so these locks order every such
+# writer. They are needed, not only faster: DuckDB's optimistic concurrency does not see every
+# conflict (an INSERT OR REPLACE and a DELETE of the same row in two transactions both commit:
+# a decision and an undo then wrote the same label version; tests/test_curators.py).
+_WRITE_LOCKS: dict[str, threading.RLock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
 
 
 class StoreCore:
@@ -67,23 +81,30 @@ class StoreCore:
         self.con.execute("COMMIT")
 
     def retry_on_conflict(self, fn, *args, **kwargs):
-        """Run `fn` (which opens its own transaction); retry a few times when another session
-        wrote the same rows at once.
+        """Run `fn` (which opens its own transaction) under this file's write lock; retry a few
+        times when another session wrote the same rows at once.
 
         DuckDB reports that race as a TransactionException (write-write conflict) or, when both
         inserted the same primary key, a ConstraintException; `fn` re-reads what it depends on.
         """
         for attempt in range(CONFLICT_RETRIES):
             try:
-                return fn(*args, **kwargs)
+                with self.write_lock():
+                    return fn(*args, **kwargs)
             except (duckdb.TransactionException, duckdb.ConstraintException) as err:
                 if attempt == CONFLICT_RETRIES - 1:
                     raise StoreBusyError(
                         f"the store was busy: {CONFLICT_RETRIES} tries conflicted with other"
                         f" writers ({type(err).__name__}); nothing was written, try again"
                     ) from err
-                time.sleep(CONFLICT_BACKOFF_S * (attempt + 1))
+                time.sleep(_backoff_s(attempt))
         return None
+
+    def write_lock(self) -> threading.RLock:
+        """The lock shared by every `Store` of this process on the same database file."""
+        key = str(self.path.resolve())
+        with _WRITE_LOCKS_GUARD:
+            return _WRITE_LOCKS.setdefault(key, threading.RLock())
 
     # -- schema ----------------------------------------------------------------------------
     def schema_version(self) -> int:
@@ -108,6 +129,10 @@ class StoreCore:
                     "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
                     [migration.version, migration.name],
                 )
+
+
+def _backoff_s(attempt: int) -> float:
+    return random.uniform(0, min(CONFLICT_BACKOFF_CAP_S, CONFLICT_BACKOFF_S * 2**attempt))
 
 
 def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:

@@ -25,6 +25,7 @@ REASONS = ("talking_head", "off_screen", "b_roll", "other")
 CLAIM_TTL_S = 600  # a claim on a video lapses after 10 minutes without a refresh
 PEAK_SCALE_S = 10.0  # joint and dual peaks this far apart count as full disagreement
 GAP_SCALE_S = 30.0  # predicted window centre this far from the ASR centre counts as full doubt
+SNIPPET_WORDS = 6  # words of a sentence quoted in messages, so a curator recognises it
 LABEL_FIELDS = ("status", "alignable", "start", "end", "reason", "curator", "decided_at", "version")
 
 
@@ -62,7 +63,7 @@ class ReviewQueries:
         def write() -> int:
             with self.transaction() as con:
                 before, version = self._label_state(con, sentence_id)
-                _check_version(sentence_id, expected_version, version)
+                _check_version(con, sentence_id, expected_version, version, before)
                 after = {**value, "curator": curator, "version": version + 1}
                 con.execute(
                     "INSERT OR REPLACE INTO labels (sentence_id, status, alignable, start, \"end\","
@@ -417,12 +418,28 @@ def _check_curator(curator: str) -> str:
     return curator
 
 
-def _check_version(sentence_id: int, expected: int | None, current: int) -> None:
-    if expected is not None and int(expected) != current:
-        raise StaleWriteError(
-            f"sentence {sentence_id} was changed by someone else (version {current}, you had"
-            f" version {expected}); reload it and decide again"
-        )
+def _check_version(con, sentence_id: int, expected: int | None, current: int, label) -> None:
+    if expected is None or int(expected) == current:
+        return
+    who = f" ({label['curator']})" if label else ""
+    raise StaleWriteError(
+        f"{sentence_as_seen(con, sentence_id)} was changed by someone else{who} since you opened"
+        f" it (now version {current}, you saw version {expected}); nothing was saved: look at"
+        " it again and decide"
+    )
+
+
+def sentence_as_seen(con, sentence_id: int) -> str:
+    """How a curator knows a sentence: 'sentence 3 of video abc ("Crack the eggs…")' (1-based)."""
+    row = con.execute(
+        "SELECT video_id, idx, text FROM sentences WHERE sentence_id = ?", [sentence_id]
+    ).fetchone()
+    if row is None:
+        return f"a sentence that no longer exists (id {sentence_id})"
+    video_id, idx, text = row
+    words = str(text).split()
+    snippet = " ".join(words[:SNIPPET_WORDS]) + ("…" if len(words) > SNIPPET_WORDS else "")
+    return f'sentence {int(idx) + 1} of video {video_id} ("{snippet}")'
 
 
 def _standing_events(events: list[dict]) -> list[dict]:
