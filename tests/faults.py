@@ -149,7 +149,7 @@ def kill_after(
     kill = Kill(proc.args[3], "", round(delay_s, 3), proc.popen.poll() is None)
     if kill.killed:
         children = descendants(proc.popen.pid)
-        kill.stage_at_kill = auto_stage(proc)
+        kill.stage_at_kill = auto_stage(proc) if kill.command == "auto-align" else kill.command
         proc.popen.send_signal(signal.SIGKILL)
         proc.popen.wait()
         kill.children = len(children)
@@ -220,8 +220,11 @@ def same_rows(a: dict, b: dict, tolerance: float = 1e-5) -> list[str]:
 
 def check_workspace(ws_root: Path, db_path: Path, before: dict | None) -> tuple[dict, list[str]]:
     """(rows now, problems): the store opens, nothing committed lost or duplicated, no torn file."""
+    from aligner.store import Store
+
     problems: list[str] = []
     try:
+        Store(db_path).close()  # what the next command does first: open (and finish migrating)
         now = rows(db_path)
     except Exception as err:  # the one thing that must never happen after a kill
         return {}, [f"store does not open: {err}"]

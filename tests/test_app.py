@@ -14,7 +14,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # `ui` is an app folder, not an installed package
-pytest.importorskip("streamlit")
+from tests.conftest import require  # noqa: E402
+
+require("streamlit", "'aligner[ui]'")  # a skip locally, a failure under CI
 from aligner.ui.demo_data import make_demo_dataset  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
@@ -212,20 +214,6 @@ def test_subtitle_text_is_shown_as_text(dataset):
     assert at.session_state["page"] == "Review"
     assert evil in [t.value for t in at.text]  # st.text: never markdown or HTML
     assert not any(evil in m.value for m in at.markdown)
-
-
-def test_review_command_passes_dataset_db_and_only_the_port_given(dataset, monkeypatch):
-    from aligner import cli, review_launcher
-
-    calls = []
-    monkeypatch.setattr(review_launcher.subprocess, "call", lambda cmd: calls.append(cmd) or 0)
-    db = dataset / ".aligner" / "aligner.duckdb"
-    assert cli.main(["review", str(dataset), "--db", str(db), "--port", "8999"]) == 0
-    cmd = calls[0]
-    assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4].endswith("ui/app.py")
-    assert cmd[5:] == ["--server.port", "8999", "--", str(dataset), "--db", str(db)]
-    assert cli.main(["review", str(dataset)]) == 0
-    assert not any(a.startswith("--server") for a in calls[1])  # Streamlit's own config rules
 
 
 def test_clip_thumbnails_and_subtitles_for_the_player(template, tmp_path):

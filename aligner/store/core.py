@@ -42,6 +42,14 @@ class StoreCore:
         self.con = _connect(self.path, read_only=read_only)
         if not read_only:
             self._migrate()
+        elif min(m.version for m in MIGRATIONS) in self.pending_migrations():
+            # no tables at all (a run was killed while creating the file): a reader would fail
+            # on its first query with a catalog error; newer migrations missing are harmless
+            self.con.close()
+            raise AlignerError(
+                f"{self.path}: the store was never fully set up (a run killed while creating"
+                " it?); run `aligner ingest DATASET` once to finish it"
+            )
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
@@ -107,6 +115,16 @@ class StoreCore:
             return _WRITE_LOCKS.setdefault(key, threading.RLock())
 
     # -- schema ----------------------------------------------------------------------------
+    def pending_migrations(self) -> list[int]:
+        """Migration numbers this store has not applied yet (all of them on a blank file)."""
+        known = self.query(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+        )[0][0]
+        applied = set()
+        if known:
+            applied = {v for (v,) in self.query("SELECT version FROM schema_migrations")}
+        return sorted(m.version for m in MIGRATIONS if m.version not in applied)
+
     def schema_version(self) -> int:
         rows = self.query("SELECT coalesce(max(version), 0) FROM schema_migrations")
         return int(rows[0][0])
@@ -119,9 +137,9 @@ class StoreCore:
         )
         # apply every missing number, not only those above the highest: areas own number ranges,
         # so a lower-numbered migration can ship after a higher one has run on a user's store
-        applied = {version for (version,) in self.query("SELECT version FROM schema_migrations")}
+        pending = set(self.pending_migrations())
         for migration in sorted(MIGRATIONS, key=lambda m: m.version):
-            if migration.version in applied:
+            if migration.version not in pending:
                 continue
             with self.transaction() as con:
                 con.execute(migration.sql)
