@@ -53,14 +53,21 @@ def storage_error(err: BaseException) -> str | None:
     """
     cause: BaseException | None = err
     while cause is not None:
-        if isinstance(cause, OSError) and cause.errno in FULL_ERRNOS | LOCKED_ERRNOS:
-            where = f"{cause.filename}: " if cause.filename else ""
-            hint = FULL_HINT if cause.errno in FULL_ERRNOS else LOCKED_HINT
-            return f"{where}{cause.strerror} ({hint})"
-        text = first_line(cause)
-        if any(words in text for words in FULL_WORDS):
-            return f"{text} ({FULL_HINT})"
-        if any(words in text for words in LOCKED_WORDS):
-            return f"{text} ({LOCKED_HINT})"
+        reason = storage_reason(cause)
+        if reason is not None:
+            named = isinstance(cause, OSError) and cause.filename
+            return f"{cause.filename}: {reason}" if named else reason
         cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def storage_reason(err: BaseException) -> str | None:
+    """ "No space left on device (free some space, ...)" for this one exception, else None."""
+    if isinstance(err, OSError) and err.errno in FULL_ERRNOS | LOCKED_ERRNOS:
+        return f"{err.strerror} ({FULL_HINT if err.errno in FULL_ERRNOS else LOCKED_HINT})"
+    text = first_line(err)
+    if any(words in text for words in FULL_WORDS):
+        return f"{text} ({FULL_HINT})"
+    if any(words in text for words in LOCKED_WORDS):
+        return f"{text} ({LOCKED_HINT})"
     return None

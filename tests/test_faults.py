@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import resource
 import shutil
 import signal
@@ -189,6 +190,7 @@ def _records(path: Path) -> list[dict]:
 
 
 # -- a full disk, a read-only dataset --------------------------------------------------------
+@pytest.mark.slow
 def test_full_disk_during_training_is_one_line_and_a_failed_run(dataset, tmp_path):
     for name in ("ingest", "features"):
         assert _run(command(name, dataset)).returncode == 0
@@ -207,6 +209,7 @@ def test_full_disk_during_training_is_one_line_and_a_failed_run(dataset, tmp_pat
     assert runs == [], "the train run was left 'running'"
 
 
+@pytest.mark.slow
 def test_failing_export_leaves_nothing(dataset, tmp_path):
     assert _run(command("auto-align", dataset)).returncode == 0
     target = tmp_path / "exports"
@@ -234,3 +237,45 @@ def test_read_only_dataset_is_one_clear_line_and_works_with_db_elsewhere(dataset
         db = tmp_path / "elsewhere" / "aligner.duckdb"
         elsewhere = _run(command("ingest", dataset, "--db", str(db)))
     assert elsewhere.returncode == 0 and "3 ok" in elsewhere.stdout, elsewhere.stderr
+
+
+@pytest.mark.slow
+def test_full_workspace_disk_is_one_line_and_a_bigger_disk_resumes(dataset, tmp_path):
+    """The whole workspace (store, caches, checkpoints) on a tmpfs too small for it."""
+    workspace = tmp_path / "workspace"
+    db = workspace / "aligner.duckdb"
+    with small_disk(workspace, "6m") as mounted:  # store + features fit, checkpoints do not
+        if not mounted:
+            missing("needs a tmpfs (mount as root) for a workspace-wide full disk")
+        done = _run(command("auto-align", dataset, "--db", str(db)))
+        assert done.returncode == 1, done.stderr
+        errors = _error_lines(done.stderr)
+        assert len(errors) == 1 and "Traceback" not in done.stderr, done.stderr
+        assert "No space left on device" in errors[0] and "--db" in errors[0]
+        assert not temp_files(workspace), temp_files(workspace)
+        assert _mount("-o", "remount,size=64m", str(workspace))
+        again = _run(command("auto-align", dataset, "--db", str(db)))
+        assert again.returncode == 0, again.stderr
+        final = rows(db)
+    assert final["predictions"] and not final["running"]
+
+
+@pytest.mark.slow
+def test_features_finished_before_a_kill_are_reused(sample_dataset):
+    """SIGKILL once some videos' features are cached: the re-run computes only the others."""
+    features = sample_dataset / ".aligner" / "features"
+    proc = Proc(command("auto-align", sample_dataset, "--no-asr"))
+    finished = lambda: list(features.glob("builtin*/*.json"))  # noqa: E731 (sidecar = whole entry)
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while len(finished()) < 2 and proc.popen.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    kill = kill_after(proc, 0.0)
+    assert kill.killed and kill.orphans == 0, kill
+    done_before = len(finished())
+    again = _run(command("features", sample_dataset))
+    assert again.returncode == 0, again.stderr
+    summary = again.stdout.strip().splitlines()[-1]
+    videos, computed, cached = map(int, re.search(
+        r"features: (\d+) videos .*: (\d+) computed, (\d+) cached", summary).groups())  # fmt: skip
+    assert 2 <= done_before < videos, (done_before, summary)  # killed in the middle
+    assert (computed, cached) == (videos - done_before, done_before), summary

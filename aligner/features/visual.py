@@ -116,7 +116,7 @@ class PrecomputedBackbone:
                 f"{len(array)} feature rows but the video lasts {video.duration:.1f} s "
                 f"(expected {expected} rows at {self.fps:g}/s, ± {tolerance:.0f})",
             )
-        rows = np.asarray(array[:expected], dtype=np.float32)
+        rows = np.array(array[:expected], dtype=np.float32)  # a copy: not a view of the file
         _check_finite(path, rows)
         if len(rows) < expected:
             rows = np.concatenate([rows, np.repeat(rows[-1:], expected - len(rows), axis=0)])

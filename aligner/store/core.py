@@ -6,7 +6,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,12 +24,13 @@ _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<prog>.*?) \(PID (?P<
 CONFLICT_RETRIES = 12
 CONFLICT_BACKOFF_S = 0.005
 CONFLICT_BACKOFF_CAP_S = 0.25
-# One lock per database file for the writes that go through `retry_on_conflict` (labels, claims,
-# the doubt cache). DuckDB lets a single process write a file, so these locks order every such
-# writer. They are needed, not only faster: DuckDB's optimistic concurrency does not see every
-# conflict (an INSERT OR REPLACE and a DELETE of the same row in two transactions both commit:
-# a decision and an undo then wrote the same label version; tests/test_curators.py).
-_WRITE_LOCKS: dict[str, threading.RLock] = {}
+# Locks for the writes that go through `retry_on_conflict`, one per (database file, what is
+# written: a sentence's label, a video's claim ...). DuckDB lets a single process write a file,
+# so these locks order every writer of the same thing. They are needed, not only faster:
+# DuckDB's optimistic concurrency does not see every conflict (an INSERT OR REPLACE and a DELETE
+# of the same row in two transactions both commit: a decision and an undo then wrote the same
+# label version; tests/test_curators.py). One lock per file instead doubled save latency.
+_WRITE_LOCKS: dict[tuple, threading.RLock] = {}
 _WRITE_LOCKS_GUARD = threading.Lock()
 
 
@@ -88,16 +89,17 @@ class StoreCore:
             raise
         self.con.execute("COMMIT")
 
-    def retry_on_conflict(self, fn, *args, **kwargs):
-        """Run `fn` (which opens its own transaction) under this file's write lock; retry a few
-        times when another session wrote the same rows at once.
+    def retry_on_conflict(self, fn, *args, lock: Hashable = None, **kwargs):
+        """Run `fn` (which opens its own transaction) holding the write lock `lock` names (what
+        `fn` writes, e.g. ("label", sentence_id); None: the whole file); retry a few times when
+        another session wrote the same rows at once.
 
         DuckDB reports that race as a TransactionException (write-write conflict) or, when both
         inserted the same primary key, a ConstraintException; `fn` re-reads what it depends on.
         """
         for attempt in range(CONFLICT_RETRIES):
             try:
-                with self.write_lock():
+                with self.write_lock(lock):
                     return fn(*args, **kwargs)
             except (duckdb.TransactionException, duckdb.ConstraintException) as err:
                 if attempt == CONFLICT_RETRIES - 1:
@@ -108,9 +110,9 @@ class StoreCore:
                 time.sleep(_backoff_s(attempt))
         return None
 
-    def write_lock(self) -> threading.RLock:
-        """The lock shared by every `Store` of this process on the same database file."""
-        key = str(self.path.resolve())
+    def write_lock(self, what: Hashable = None) -> threading.RLock:
+        """The lock every `Store` of this process shares for writing `what` in this file."""
+        key = (str(self.path.resolve()), what)
         with _WRITE_LOCKS_GUARD:
             return _WRITE_LOCKS.setdefault(key, threading.RLock())
 

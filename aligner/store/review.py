@@ -77,7 +77,7 @@ class ReviewQueries:
                 return version + 1
 
         # a retry re-reads the version, so a losing write with `expected_version` is stale
-        return self.retry_on_conflict(write)
+        return self.retry_on_conflict(write, lock=("label", sentence_id))
 
     def undo_last(self, sentence_id: int, *, curator: str) -> int | None:
         """Undo the newest decision still standing on a sentence; returns the new version.
@@ -107,7 +107,7 @@ class ReviewQueries:
                 _append_event(con, sentence_id, curator, "undo", before, after, version + 1)
                 return version + 1
 
-        return self.retry_on_conflict(write)
+        return self.retry_on_conflict(write, lock=("label", sentence_id))
 
     def current_labels(self, video_id: str | None = None) -> list[dict[str, Any]]:
         """The current decision per sentence (of one video or all), in video / sentence order.
@@ -180,7 +180,7 @@ class ReviewQueries:
                 )
                 return None
 
-        return self.retry_on_conflict(write)
+        return self.retry_on_conflict(write, lock=("claim", video_id))
 
     def release_claim(self, video_id: str, *, curator: str) -> None:
         self.con.execute(
@@ -261,7 +261,7 @@ class ReviewQueries:
                     [run_id, PEAK_SCALE_S, GAP_SCALE_S, run_id],
                 )
 
-        self.retry_on_conflict(write)
+        self.retry_on_conflict(write, lock=("doubt", run_id))
 
     def review_rows(self, video_id: str, run_id: str | None) -> list[dict[str, Any]]:
         """Every sentence of a video with its prediction (of `run_id`) and current label."""

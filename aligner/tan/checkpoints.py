@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from aligner.atomic import atomic_write
-from aligner.errors import AlignerError, first_line
+from aligner.errors import AlignerError, first_line, storage_reason
 from aligner.tan.config import FeatureSpec, TANConfig
 from aligner.tan.model import TAN, build_model
 
@@ -51,9 +51,9 @@ def _reason(err: BaseException) -> str:
     cause: BaseException | None = err
     while cause is not None:
         if isinstance(cause, OSError) and cause.strerror:
-            return cause.strerror
+            return storage_reason(cause) or cause.strerror
         cause = cause.__cause__ or cause.__context__
-    return first_line(err)
+    return storage_reason(err) or first_line(err)
 
 
 def load_checkpoint(
