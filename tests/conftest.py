@@ -49,7 +49,7 @@ def require_tools(*tools: str) -> None:
 def sample_dataset(tmp_path: Path) -> Path:
     """A private copy of the committed sample (so its workspace never lands in the repo)."""
     if not SAMPLE.is_dir():
-        pytest.skip(f"committed sample missing at {SAMPLE} (run sample_data/generate.py)")
+        missing(f"committed sample missing at {SAMPLE} (run sample_data/generate.py)")
     target = tmp_path / "htm_sample"
     shutil.copytree(SAMPLE, target, ignore=shutil.ignore_patterns(".aligner"))
     return target

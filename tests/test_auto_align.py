@@ -20,6 +20,7 @@ from aligner.errors import AlignerError
 from aligner.pipeline import STAGES, auto_align, write_asr_subtitles
 from aligner.store import Store
 from aligner.workspace import open_workspace
+from tests.conftest import missing
 
 REPO = Path(__file__).resolve().parents[1]
 ASR_TOLERANCE_S = 1.0  # Whisper sentence starts vs the planned narration starts
@@ -38,7 +39,7 @@ def aligned(tmp_path_factory):
     """One uninterrupted auto-align of a private copy of the sample (shared by the tests)."""
     sample = REPO / "sample_data" / "htm_sample"
     if not sample.is_dir():
-        pytest.skip(f"committed sample missing at {sample}")
+        missing(f"committed sample missing at {sample}")
     dataset = tmp_path_factory.mktemp("aligned") / "htm_sample"
     shutil.copytree(sample, dataset, ignore=shutil.ignore_patterns(".aligner"))
     ws = open_workspace(dataset)
