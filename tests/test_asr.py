@@ -11,10 +11,12 @@ import pytest
 from aligner import asr
 from aligner.errors import AlignerError, InputError
 from tests.conftest import require, require_tools
+from tests.speech import word_error_rate, words
 
 SPEECH = "now crack the eggs into the bowl and whisk them well"
 SPEECH_AT_S = 5.0  # the narration starts this far into the video
 VIDEO_S = 12
+MAX_WER = 0.35  # word error rate bound for one espeak-ng sentence (any CPU's int8 kernels)
 EXACT = 0.0  # temperature: greedy only, so two runs on one machine give the same words
 
 
@@ -51,18 +53,17 @@ def speech_video(tmp_path_factory, asr_stack) -> Path:
 @needs_tools
 def test_words_and_times_come_back(speech_video):
     cues = asr.transcribe(speech_video, temperature=EXACT)
-    text = " ".join(c.text for c in cues).lower()
-    for word in ("crack", "bowl", "whisk"):
-        assert word in text
+    heard = words(" ".join(c.text for c in cues))
+    assert word_error_rate(words(SPEECH), heard) <= MAX_WER, heard
     assert abs(cues[0].start - SPEECH_AT_S) <= 1.0
     assert cues[-1].end <= VIDEO_S + 0.5
-    words = [w for c in cues for w in c.words]
-    assert len(words) >= 8
-    starts = [w.start for w in words]
+    timed = [w for c in cues for w in c.words]
+    assert len(timed) >= 8
+    starts = [w.start for w in timed]
     assert starts == sorted(starts)
     assert all(c.start - 0.01 <= w.start <= c.end + 0.01 for c in cues for w in c.words)
-    bowl = next(w for w in words if "bowl" in w.text.lower())
-    assert SPEECH_AT_S < bowl.start < SPEECH_AT_S + 3.0  # said ~1.8 s into the sentence
+    assert starts[0] >= SPEECH_AT_S - 0.5 and starts[-1] <= VIDEO_S
+    assert starts[-1] - starts[0] >= 1.5  # word times spread over the ~3 s sentence
 
 
 @needs_tools

@@ -21,6 +21,7 @@ from aligner.pipeline import STAGES, auto_align, write_asr_subtitles
 from aligner.store import Store
 from aligner.workspace import open_workspace
 from tests.conftest import missing
+from tests.speech import word_error_rate, words
 
 REPO = Path(__file__).resolve().parents[1]
 ASR_TOLERANCE_S = 1.0  # Whisper sentence starts vs the planned narration starts
@@ -87,8 +88,8 @@ def test_end_to_end_on_the_sample(aligned):
     found = [said for said in plan.sentences
              if any(abs(h.start - said.start) <= ASR_TOLERANCE_S for h in heard)]  # fmt: skip
     assert len(found) >= MIN_FOUND_SHARE * len(plan.sentences), (plan.sentences, heard)
-    said_words = [w for said in plan.sentences for w in _words(said.text)]
-    heard_words = [w for h in heard for w in _words(h.text)]
+    said_words = [w for said in plan.sentences for w in words(said.text)]
+    heard_words = [w for h in heard for w in words(h.text)]
     assert word_error_rate(said_words, heard_words) <= MAX_WER, (plan.sentences, heard)
     # every sentence has a prediction inside its video
     assert len(predicted) == n_sentences == summary.sentences > 40
@@ -104,20 +105,6 @@ def test_end_to_end_on_the_sample(aligned):
     assert summary.checkpoint_origin == "trained" and Path(summary.checkpoint).is_file()
     assert summary.videos == 8 and summary.realtime > 1
     assert "x realtime" in str(summary) and "predicted alignable" in str(summary)
-
-
-def _words(text: str) -> list[str]:
-    return [w.strip(".,!?").lower() for w in text.split()]
-
-
-def word_error_rate(reference: list[str], hypothesis: list[str]) -> float:
-    """(substitutions + insertions + deletions) / len(reference): word-level edit distance."""
-    row = list(range(len(hypothesis) + 1))
-    for i, ref in enumerate(reference, 1):
-        prev, row[0] = row[0], i
-        for j, hyp in enumerate(hypothesis, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ref != hyp))
-    return row[-1] / max(1, len(reference))
 
 
 def test_word_error_rate():
