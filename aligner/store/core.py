@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 import threading
@@ -13,7 +14,13 @@ from typing import Any
 
 import duckdb
 
-from aligner.errors import AlignerError, StoreBusyError, StoreLockedError, first_line
+from aligner.errors import (
+    AlignerError,
+    StoreBusyError,
+    StoreLockedError,
+    first_line,
+    storage_reason,
+)
 from aligner.store.migrations import MIGRATIONS
 
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<prog>.*?) \(PID (?P<pid>\d+)\)")
@@ -87,7 +94,12 @@ class StoreCore:
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
-        self.con.execute("COMMIT")
+        try:
+            self.con.execute("COMMIT")  # a conflict can surface here, at the end
+        except duckdb.Error:
+            with contextlib.suppress(duckdb.Error):  # DuckDB has usually rolled back already
+                self.con.execute("ROLLBACK")
+            raise
 
     def retry_on_conflict(self, fn, *args, lock: Hashable = None, **kwargs):
         """Run `fn` (which opens its own transaction) holding the write lock `lock` names (what
@@ -108,6 +120,9 @@ class StoreCore:
                         f" writers ({type(err).__name__}); nothing was written, try again"
                     ) from err
                 time.sleep(_backoff_s(attempt))
+            except duckdb.Error as err:  # e.g. a full disk: one line for the page, not a traceback
+                reason = storage_reason(err) or first_line(err)
+                raise AlignerError(f"{self.path}: nothing was saved ({reason})") from err
         return None
 
     def write_lock(self, what: Hashable = None) -> threading.RLock:
