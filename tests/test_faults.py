@@ -142,6 +142,24 @@ def test_a_worker_whose_parent_died_before_it_started_exits():
     assert done.returncode != 0 and "survived" not in done.stdout
 
 
+def test_the_watchdog_alone_ends_an_orphan():
+    """Where PR_SET_PDEATHSIG does not exist, the parent-pid watchdog still ends the worker."""
+    worker = ("import os, time, aligner.lifeline as life;"
+              "life._set_parent_death_signal = lambda: False;"  # as on macOS / Windows
+              "life.die_with_parent(os.getppid()); time.sleep(60)")  # fmt: skip
+    parent = ("import subprocess, sys, time;"
+              f"subprocess.Popen([sys.executable, '-c', {worker!r}]); time.sleep(60)")  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-c", parent], env=aligner_env())
+    deadline, children = time.monotonic() + 60, set()
+    while not children and time.monotonic() < deadline:
+        children = descendants(proc.pid)
+        time.sleep(0.05)
+    time.sleep(2.0)  # the worker has imported aligner and armed its watchdog
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert children and not wait_gone(children, 5.0)
+
+
 # -- kill -9 at every stage, then resume -------------------------------------------------------
 @pytest.mark.slow
 def test_killed_at_every_stage_resumes_to_the_rows_of_a_clean_run(tmp_path):
