@@ -19,6 +19,7 @@ import argparse
 import collections
 import json
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -46,15 +47,29 @@ from tests.faults import (  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "faults.json"
 RUN_TIMEOUT_S = 600
+STAGE_TIME = re.compile(r"auto-align: \[\d/4\] (\w+) done in ([\d.]+) s")
 
 
-def _run(args: list[str]) -> float:
+def _run(args: list[str]) -> tuple[float, str]:
+    """(wall seconds, stderr) of a command that must succeed."""
     started = time.perf_counter()
     done = subprocess.run(args, env=aligner_env(), capture_output=True, text=True,
                           timeout=RUN_TIMEOUT_S)  # fmt: skip
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(args[3:5])} failed: {done.stderr[-2000:]}")
-    return time.perf_counter() - started
+    return time.perf_counter() - started, done.stderr
+
+
+def kill_spans(total_s: float, stderr: str) -> dict[str, float]:
+    """How long each stage lasted in the clean run (its "done in X s" lines); ingest also gets
+    the start-up time (imports), and standalone train / predict start-up + their stage, so that
+    a random kill point falls inside the work instead of after it."""
+    stages = {m[1]: float(m[2]) for m in STAGE_TIME.finditer(stderr)}
+    startup = max(0.5, total_s - sum(stages.values()))
+    spans = {s: max(0.2, stages.get(s, 1.0)) for s in AUTO_STAGES}
+    spans["ingest"] += startup
+    spans.update(train=startup + spans["train"], predict=startup + spans["predict"])
+    return spans
 
 
 def _export_records(path: Path) -> list[dict]:
@@ -80,7 +95,7 @@ def one_round(tmp: Path, clean: Path, reference: dict, spans: dict, rng: random.
     for stage in AUTO_STAGES:
         check(kill_in_auto_stage(faulty, stage, rng, spans[stage]))
     for name in ("train", "predict"):
-        check(kill_after(Proc(command(name, faulty)), rng.uniform(0.5, spans[name])))
+        check(kill_after(Proc(command(name, faulty)), rng.uniform(0.0, spans[name])))
     _run(command("auto-align", faulty))
     final, found = check_workspace(root, db, before)
     problems += found + same_rows(final, reference)
@@ -108,12 +123,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         clean = small_dataset(tmp / "clean")
-        clean_s = _run(command("auto-align", clean))
-        export_s = _run(command("export", clean, "--format", "jsonl", "--out",
-                                str(clean.with_suffix(".jsonl"))))  # fmt: skip
+        clean_s, clean_log = _run(command("auto-align", clean))
+        export_s, _ = _run(command("export", clean, "--format", "jsonl", "--out",
+                                   str(clean.with_suffix(".jsonl"))))  # fmt: skip
         reference = rows(clean / ".aligner" / "aligner.duckdb")
-        # kill anywhere in a stage: up to the clean run's whole duration (stages end sooner)
-        spans = {s: clean_s for s in (*AUTO_STAGES, "train", "predict")} | {"export": export_s}
+        spans = kill_spans(clean_s, clean_log) | {"export": export_s}
         rounds = []
         for i in range(args.rounds):
             round_dir = tmp / f"round{i}"
@@ -128,6 +142,7 @@ def main() -> None:
     result = {
         "rounds": args.rounds,
         "reference_s": {"clean_auto_align": round(clean_s, 2), "clean_export": round(export_s, 2)},
+        "kill_spans_s": {k: round(v, 2) for k, v in spans.items()},
         "faults_injected": sum(k["killed"] for k in kills),
         "kill_points_missed": sum(not k["killed"] for k in kills),  # the command ended first
         "killed_at": dict(sorted(by_stage.items())),
