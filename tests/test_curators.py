@@ -14,7 +14,7 @@ SECONDS = 8.0
 MAX_BUSY_SHARE = 0.01  # saves given up after every retry, of all save attempts
 STALE = re.compile(
     rf'^sentence (\d+) of video {VIDEO_ID} \("step \1 of the busy video"\) was changed by'
-    r" someone else \(curator\d\) since you opened it .*nothing was saved"
+    r" someone else( \(curator\d\))? since you opened it .*nothing was saved"
 )
 
 
