@@ -301,3 +301,21 @@ def test_features_finished_before_a_kill_are_reused(sample_dataset):
         r"features: (\d+) videos .*: (\d+) computed, (\d+) cached", summary).groups())  # fmt: skip
     assert 2 <= done_before < videos, (done_before, summary)  # killed in the middle
     assert (computed, cached) == (videos - done_before, done_before), summary
+
+
+def test_a_loss_that_becomes_nan_stops_training_with_one_clear_line():
+    """Features that slipped past the checks as NaN: training stops instead of running on
+    with loss=nan (and never writes a checkpoint of NaN weights)."""
+    import numpy as np
+
+    from aligner.errors import AlignerError
+    from aligner.tan.config import FeatureSpec, TrainConfig
+    from aligner.tan.train import train_items
+    from tests.toy_data import toy_items
+
+    items, _ = toy_items(4, seed=3)
+    items[1].video[0][5:9] = np.nan
+    spec = FeatureSpec(("toy",), (48,), "toy-text", 32)
+    cfg = TrainConfig(stage1_epochs=1, stage2_epochs=1)
+    with pytest.raises(AlignerError, match="training stopped: the loss became nan"):
+        train_items(items, spec, train_config=cfg, progress=False)
