@@ -154,7 +154,7 @@ def _step(model, teacher, batch: Batch, cfg: TrainConfig, opt) -> float:
     )
     if not torch.isfinite(loss):  # one NaN weight update poisons the model for good
         raise AlignerError(
-            f"training stopped: the loss became {float(loss)} (non-finite features, times or"
+            f"training stopped: the loss became {loss.item()} (non-finite features, times or"
             " labels reached the model); nothing was saved"
         )
     opt.zero_grad()
