@@ -12,7 +12,7 @@ import os
 import sys
 
 from aligner.cli_scale import add_commands as add_scale_commands
-from aligner.errors import AlignerError
+from aligner.errors import AlignerError, storage_error
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"aligner {args.command}: interrupted; re-run to resume", file=sys.stderr)
         return 130
+    except Exception as err:  # a full or read-only disk: one line, not a traceback
+        line = storage_error(err)
+        if line is None:
+            raise
+        print(f"aligner {args.command}: error: {line}", file=sys.stderr)
+        return 1
 
 
 def _build_parser() -> argparse.ArgumentParser:

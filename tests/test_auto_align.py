@@ -21,9 +21,16 @@ from aligner.export import write_asr_subtitles
 from aligner.pipeline import STAGES, auto_align
 from aligner.store import Store
 from aligner.workspace import open_workspace
+from tests.conftest import missing
+from tests.speech import word_error_rate, words
 
 REPO = Path(__file__).resolve().parents[1]
 ASR_TOLERANCE_S = 1.0  # Whisper sentence starts vs the planned narration starts
+# Whisper tiny.en int8 on espeak-ng speech: the words it hears depend on the CPU's int8 kernels
+# (an AVX2-only AMD EPYC hears "The hour old pepper will paint until the wall." for "Now roll the
+# purple paint onto the wall."), so the test bounds what any correct run gives, not the words.
+MIN_FOUND_SHARE = 0.75  # planned sentences with a heard sentence starting within tolerance
+MAX_WER = 0.5  # word error rate over the whole video (0.26 measured on an Intel Xeon)
 KILL_WAIT_S = 240  # give up waiting for a stage marker after this long
 EPOCHS = 2  # short training: these tests check the pipeline, not the model's quality
 FLOAT_TOLERANCE = 1e-6  # predictions of the resumed run vs the uninterrupted one
@@ -34,7 +41,7 @@ def aligned(tmp_path_factory):
     """One uninterrupted auto-align of a private copy of the sample (shared by the tests)."""
     sample = REPO / "sample_data" / "htm_sample"
     if not sample.is_dir():
-        pytest.skip(f"committed sample missing at {sample}")
+        missing(f"committed sample missing at {sample}")
     dataset = tmp_path_factory.mktemp("aligned") / "htm_sample"
     shutil.copytree(sample, dataset, ignore=shutil.ignore_patterns(".aligner"))
     ws = open_workspace(dataset)
@@ -76,12 +83,15 @@ def test_end_to_end_on_the_sample(aligned):
     # the narration as planned by the generator of the sample (seed 0, 8 videos)
     plan = next(p for p in plan_dataset(n_videos=8, seed=0) if p.subtitle_format == "none")
     assert plan.video_id == transcribed[0]["video_id"]
-    assert len(heard) == len(plan.sentences)
-    for said, got in zip(plan.sentences, heard, strict=True):
-        assert abs(got.start - said.start) <= ASR_TOLERANCE_S, (said, got)
-        assert abs(got.end - said.end) <= ASR_TOLERANCE_S + 0.5, (said, got)
-        shared = set(_words(said.text)) & set(_words(got.text))
-        assert len(shared) >= len(_words(said.text)) / 2, (said.text, got.text)
+    duration = transcribed[0]["duration"]
+    assert all(0 <= h.start < h.end <= duration + 0.5 for h in heard)
+    assert [h.start for h in heard] == sorted(h.start for h in heard)
+    found = [said for said in plan.sentences
+             if any(abs(h.start - said.start) <= ASR_TOLERANCE_S for h in heard)]  # fmt: skip
+    assert len(found) >= MIN_FOUND_SHARE * len(plan.sentences), (plan.sentences, heard)
+    said_words = [w for said in plan.sentences for w in words(said.text)]
+    heard_words = [w for h in heard for w in words(h.text)]
+    assert word_error_rate(said_words, heard_words) <= MAX_WER, (plan.sentences, heard)
     # every sentence has a prediction inside its video
     assert len(predicted) == n_sentences == summary.sentences > 40
     assert all(
@@ -98,8 +108,10 @@ def test_end_to_end_on_the_sample(aligned):
     assert "x realtime" in str(summary) and "predicted alignable" in str(summary)
 
 
-def _words(text: str) -> list[str]:
-    return [w.strip(".,!?").lower() for w in text.split()]
+def test_word_error_rate():
+    assert word_error_rate(list("abcd"), list("abcd")) == 0
+    assert word_error_rate(list("abcd"), list("axc")) == 0.5  # 1 substitution + 1 deletion
+    assert word_error_rate(list("ab"), list("abcd")) == 1.0  # 2 insertions
 
 
 @pytest.mark.slow

@@ -225,6 +225,22 @@ def test_precomputed_features_with_a_wrong_shape(dataset, array, message):
         assert "4.0 s" in str(err.value)  # both numbers: rows and the video's duration
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_precomputed_features_with_nan_or_inf_are_refused(dataset, bad, capsys):
+    folder = dataset.dataset / "features" / "s3d"
+    folder.mkdir(parents=True)
+    poisoned = np.ones((4, 8), np.float32)
+    poisoned[2, 5] = bad
+    np.save(folder / "cook.npy", poisoned)
+    np.save(folder / "walk.npy", np.ones((3, 8), np.float32))
+    with pytest.raises(InputError, match=r"cook.npy: 1 feature rows hold NaN or infinite .*row 2"):
+        load_video_features(dataset, "cook", ["precomputed:s3d"])
+    summary = compute_features(dataset, visual=["precomputed:s3d"])  # the batch goes on
+    assert summary.failed == ["cook", "broken"] or set(summary.failed) == {"cook", "broken"}
+    lines = [line for line in capsys.readouterr().err.splitlines() if "cook" in line]
+    assert len(lines) == 1 and "cook.npy" in lines[0] and "NaN or infinite" in lines[0]
+
+
 # -- Hugging Face vision models (a tiny random CLIP, never downloaded) ------------------------
 @pytest.fixture(scope="module")
 def tiny_clip(tmp_path_factory) -> Path:
@@ -299,9 +315,10 @@ def test_unknown_vision_model_is_one_clear_error(dataset):
 
 
 def test_committed_sample_end_to_end(sample_dataset):
-    ingest = pytest.importorskip("aligner.ingest")
+    from aligner.ingest import ingest_dataset
+
     ws = open_workspace(sample_dataset)
-    ingest.ingest_dataset(ws)
+    ingest_dataset(ws)
     summary = compute_features(ws)
     with Store(ws.db_path) as store:
         videos = store.videos()

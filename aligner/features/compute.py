@@ -32,6 +32,9 @@ FEATURES_DIR = "features"  # ws.root/features/: the feature cache
 TEXT_DIR = "text"  # ws.root/features/text/<encoder key>.npz
 POOL_MIN_SECONDS = 120.0  # less video than this to compute: not worth starting processes
 MAX_WORKERS = 4  # decoding processes by default
+# sentences encoded between two saves of the text cache: a killed run keeps every finished chunk
+# (one save rewrites the whole cache file, so a larger chunk writes less in total)
+TEXT_SAVE_EVERY = 4096
 
 
 @dataclass
@@ -140,8 +143,10 @@ def compute_features(
         summary.sentences = len(texts)
         if job is not None:
             summary.encoded = job.result()
-        elif unique:
-            summary.encoded = encode_cached(encoder, unique, folder)[1]
+        else:  # saved in chunks: a kill keeps the sentences encoded so far
+            for start in range(0, len(unique), TEXT_SAVE_EVERY):
+                chunk = unique[start : start + TEXT_SAVE_EVERY]
+                summary.encoded += encode_cached(encoder, chunk, folder)[1]
     finally:
         if job is not None:
             job.stop()
@@ -204,9 +209,13 @@ def _outcomes(ws, rows: list[dict], backbones: list, workers: int):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
+    from aligner.lifeline import die_with_parent
+
     names = [b.name for b in backbones]
     context = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    # a SIGKILLed parent runs no cleanup: the initializer makes each worker die with it
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent,
+                             initargs=(os.getpid(),)) as pool:  # fmt: skip
         futures = {pool.submit(_worker_job, ws, row, names): row for row in rows}
         for future in as_completed(futures):
             yield futures[future], future.result()

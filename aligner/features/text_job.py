@@ -78,7 +78,13 @@ class TextJob:
 
 
 def main() -> None:
+    import os
+
     import torch
+
+    from aligner.lifeline import die_with_parent
+
+    die_with_parent(os.getppid())  # a SIGKILLed features run leaves no encoder behind
 
     from aligner.features.text import encode_cached, get_text_encoder
 

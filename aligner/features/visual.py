@@ -124,10 +124,21 @@ class PrecomputedBackbone:
                 f"{len(array)} feature rows but the video lasts {video.duration:.1f} s "
                 f"(expected {expected} rows at {self.fps:g}/s, ± {tolerance:.0f})",
             )
-        rows = np.asarray(array[:expected], dtype=np.float32)
+        rows = np.array(array[:expected], dtype=np.float32)  # a copy: not a view of the file
+        _check_finite(path, rows)
         if len(rows) < expected:
             rows = np.concatenate([rows, np.repeat(rows[-1:], expected - len(rows), axis=0)])
         return rows
+
+
+def _check_finite(path: Path, rows: np.ndarray) -> None:
+    """NaN or inf in features poisons every loss it touches: refuse the file, naming the row."""
+    bad = ~np.isfinite(rows).all(axis=1)
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise InputError(
+            path, f"{int(bad.sum())} feature rows hold NaN or infinite values (first: row {first})"
+        )
 
 
 def _check_2d(path: Path, array: np.ndarray) -> np.ndarray:

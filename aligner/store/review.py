@@ -25,6 +25,7 @@ REASONS = ("talking_head", "off_screen", "b_roll", "other")
 CLAIM_TTL_S = 600  # a claim on a video lapses after 10 minutes without a refresh
 PEAK_SCALE_S = 10.0  # joint and dual peaks this far apart count as full disagreement
 GAP_SCALE_S = 30.0  # predicted window centre this far from the ASR centre counts as full doubt
+SNIPPET_WORDS = 6  # words of a sentence quoted in messages, so a curator recognises it
 LABEL_FIELDS = ("status", "alignable", "start", "end", "reason", "curator", "decided_at", "version")
 
 
@@ -62,7 +63,7 @@ class ReviewQueries:
         def write() -> int:
             with self.transaction() as con:
                 before, version = self._label_state(con, sentence_id)
-                _check_version(sentence_id, expected_version, version)
+                _check_version(con, sentence_id, expected_version, version, before)
                 after = {**value, "curator": curator, "version": version + 1}
                 con.execute(
                     "INSERT OR REPLACE INTO labels (sentence_id, status, alignable, start, \"end\","
@@ -76,7 +77,7 @@ class ReviewQueries:
                 return version + 1
 
         # a retry re-reads the version, so a losing write with `expected_version` is stale
-        return self.retry_on_conflict(write)
+        return self.retry_on_conflict(write, lock=("label", sentence_id))
 
     def undo_last(self, sentence_id: int, *, curator: str) -> int | None:
         """Undo the newest decision still standing on a sentence; returns the new version.
@@ -106,7 +107,7 @@ class ReviewQueries:
                 _append_event(con, sentence_id, curator, "undo", before, after, version + 1)
                 return version + 1
 
-        return self.retry_on_conflict(write)
+        return self.retry_on_conflict(write, lock=("label", sentence_id))
 
     def current_labels(self, video_id: str | None = None) -> list[dict[str, Any]]:
         """The current decision per sentence (of one video or all), in video / sentence order.
@@ -204,7 +205,7 @@ class ReviewQueries:
                 )
                 return None
 
-        return self.retry_on_conflict(write)
+        return self.retry_on_conflict(write, lock=("claim", video_id))
 
     def release_claim(self, video_id: str, *, curator: str) -> None:
         self.con.execute(
@@ -289,7 +290,7 @@ class ReviewQueries:
                     [run_id, PEAK_SCALE_S, GAP_SCALE_S, run_id],
                 )
 
-        self.retry_on_conflict(write)
+        self.retry_on_conflict(write, lock=("doubt", run_id))
 
     def review_rows(self, video_id: str, run_id: str | None) -> list[dict[str, Any]]:
         """Every sentence of a video with its prediction (of `run_id`) and current label."""
@@ -437,12 +438,28 @@ def _check_curator(curator: str) -> str:
     return curator
 
 
-def _check_version(sentence_id: int, expected: int | None, current: int) -> None:
-    if expected is not None and int(expected) != current:
-        raise StaleWriteError(
-            f"sentence {sentence_id} was changed by someone else (version {current}, you had"
-            f" version {expected}); reload it and decide again"
-        )
+def _check_version(con, sentence_id: int, expected: int | None, current: int, label) -> None:
+    if expected is None or int(expected) == current:
+        return
+    who = f" ({label['curator']})" if label else ""
+    raise StaleWriteError(
+        f"{sentence_as_seen(con, sentence_id)} was changed by someone else{who} since you opened"
+        f" it (now version {current}, you saw version {expected}); nothing was saved: look at"
+        " it again and decide"
+    )
+
+
+def sentence_as_seen(con, sentence_id: int) -> str:
+    """How a curator knows a sentence: 'sentence 3 of video abc ("Crack the eggs…")' (1-based)."""
+    row = con.execute(
+        "SELECT video_id, idx, text FROM sentences WHERE sentence_id = ?", [sentence_id]
+    ).fetchone()
+    if row is None:
+        return f"a sentence that no longer exists (id {sentence_id})"
+    video_id, idx, text = row
+    words = str(text).split()
+    snippet = " ".join(words[:SNIPPET_WORDS]) + ("…" if len(words) > SNIPPET_WORDS else "")
+    return f'sentence {int(idx) + 1} of video {video_id} ("{snippet}")'
 
 
 def _standing_events(events: list[dict]) -> list[dict]:

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from aligner.atomic import atomic_write
-from aligner.errors import AlignerError
+from aligner.errors import AlignerError, first_line, storage_reason
 from aligner.tan.config import FeatureSpec, TANConfig
 from aligner.tan.model import TAN, build_model
 
@@ -43,7 +43,20 @@ def save_checkpoint(model: TAN, path: str | Path, *, extra: dict[str, Any] | Non
         "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
         **(extra or {}),
     }
-    return atomic_write(path, lambda f: torch.save(payload, f))
+    try:
+        return atomic_write(path, lambda f: torch.save(payload, f))
+    except (OSError, RuntimeError) as err:  # torch wraps a full disk in a RuntimeError
+        raise AlignerError(f"{path}: cannot write the checkpoint ({_reason(err)})") from None
+
+
+def _reason(err: BaseException) -> str:
+    """The OS's words for a failed write (e.g. "No space left on device"), else the first line."""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.strerror:
+            return storage_reason(cause) or cause.strerror
+        cause = cause.__cause__ or cause.__context__
+    return storage_reason(err) or first_line(err)
 
 
 def load_checkpoint(

@@ -153,6 +153,11 @@ def _step(model, teacher, batch: Batch, cfg: TrainConfig, opt) -> float:
         if teacher is None
         else stage2_loss(model, teacher, batch, cfg)
     )
+    if not torch.isfinite(loss):  # one NaN weight update poisons the model for good
+        raise AlignerError(
+            f"training stopped: the loss became {loss.item()} (non-finite features, times or"
+            " labels reached the model); nothing was saved"
+        )
     opt.zero_grad()
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -299,22 +304,22 @@ def _train_and_save(ws, store, out: Path, key: str, visual, text, cfg, tcfg, see
     params = {"train": asdict(tcfg), "model": asdict(cfg), "seed": seed,
               "features": spec.to_dict(), "inputs_key": key}  # fmt: skip
     run_id = store.start_run("train", model="tan", params=params)
-    try:
-        result = train_items(items, spec, config=cfg, train_config=tcfg, seed=seed,
-                             progress=progress)  # fmt: skip
-    except BaseException:
-        store.finish_run(run_id, status="failed")
-        raise
     n_labels = int(sum(np.sum(~np.isnan(it.label_alignable)) for it in items))
     n_sentences = sum(len(it.text) for it in items)
     counts = {"videos": len(items), "sentences": n_sentences, "labels": n_labels}
     stamp = {"inputs_key": key, "run_id": run_id, "counts": counts}
     stage1 = stage1_sibling(out)
-    save_checkpoint(_with_state(result.model, result.stage1_state), stage1,
-                    extra={"stage": 1, **stamp})  # fmt: skip
-    # written last: a checkpoint under the real name means the training finished
-    save_checkpoint(result.model, out, extra={"stage": 2, "history": result.history,
-                                              "val_videos": result.val_videos, **stamp})  # fmt: skip
+    try:
+        result = train_items(items, spec, config=cfg, train_config=tcfg, seed=seed,
+                             progress=progress)  # fmt: skip
+        save_checkpoint(_with_state(result.model, result.stage1_state), stage1,
+                        extra={"stage": 1, **stamp})  # fmt: skip
+        # written last: a checkpoint under the real name means the training finished
+        save_checkpoint(result.model, out, extra={"stage": 2, "history": result.history,
+                                                  "val_videos": result.val_videos, **stamp})  # fmt: skip
+    except BaseException:  # a full disk included: the run is failed, not left 'running'
+        store.finish_run(run_id, status="failed")
+        raise
     seconds = time.perf_counter() - started
     store.finish_run(run_id, checkpoint=str(out), timings={"train_s": seconds},
                      metrics=_final_losses(result.history))  # fmt: skip
