@@ -1,0 +1,126 @@
+"""The cue types every subtitle reader returns, and the repairs applied to every format."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from aligner.subtitles.text import Warn, clean_text, has_words
+
+CLAMP_WARN_S = 1.0  # seconds past the video's end a cue may reach before it is worth a warning
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    start: float  # seconds
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Cue:
+    """One ASR fragment: `text` said from `start` to `end` seconds; `words` when times are known."""
+
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] = field(default=())
+
+
+def normalize_cues(cues: Sequence[Cue], path: str | Path, *, warn: Warn | None = None) -> list[Cue]:
+    """Repair cue times the same way for every format (documented choices):
+
+    - cues without words ('', '-', '♪', a bare `[Music]`), or with a time that is not a finite
+      number, are dropped; labels are stripped from the text (`text.strip_labels`);
+    - negative times are clamped to 0; a cue whose end is before its start is swapped
+      (the text is kept, a warning names the file);
+    - cues are sorted by start time (stable, so equal starts keep file order);
+    - the same text repeated in back-to-back overlapping cues (raw HowTo100M captions) is
+      merged into one cue;
+    - cues starting at the same time are joined into one (two speakers, or a sign and a line,
+      shown together): their words stay in file order and their times can't go backwards;
+    - a cue that overlaps the next one ends where the next one starts, so every phrase has
+      its own time (raw captions keep each line on screen while the next is said).
+    """
+    warn = warn or _log_warning
+    counts = {"reversed": 0, "negative": 0, "not finite": 0}
+    fixed = [c for c in (_fix_times(cue, counts) for cue in cues) if c is not None]
+    for problem, n in counts.items():
+        if n:
+            warn(f"{path}: {n} cue(s) with {problem} times ({_REPAIR[problem]})")
+    fixed.sort(key=lambda c: c.start)
+    merged: list[Cue] = []
+    for cue in fixed:
+        prev = merged[-1] if merged else None
+        if prev is not None and cue.text == prev.text and cue.start <= prev.end:
+            merged[-1] = replace(prev, end=max(prev.end, cue.end))
+            continue
+        if prev is not None and cue.start == prev.start:
+            merged[-1] = _join(prev, cue)
+            continue
+        if prev is not None and prev.end > cue.start:
+            merged[-1] = replace(prev, end=cue.start)
+        merged.append(cue)
+    return merged
+
+
+_REPAIR = {"reversed": "start and end swapped", "negative": "clamped to 0", "not finite": "dropped"}
+
+
+def _fix_times(cue: Cue, counts: dict[str, int]) -> Cue | None:
+    start, end = cue.start, cue.end
+    if not (math.isfinite(start) and math.isfinite(end)):
+        counts["not finite"] += 1
+        return None
+    text = clean_text(cue.text, markup=False)
+    if not has_words(text):
+        return None
+    if start < 0 or end < 0:
+        counts["negative"] += 1
+        start, end = max(0.0, start), max(0.0, end)
+    if end < start:
+        counts["reversed"] += 1
+        start, end = end, start
+    if (start, end, text) == (cue.start, cue.end, cue.text):
+        return cue
+    words = cue.words if text == cue.text else ()  # labels removed: the word times no longer fit
+    words = tuple(Word(max(0.0, w.start), w.text) for w in words if math.isfinite(w.start))
+    return Cue(start, end, text, words)
+
+
+def _join(first: Cue, second: Cue) -> Cue:
+    words = first.words + second.words if first.words and second.words else ()
+    end = max(first.end, second.end)
+    return Cue(first.start, end, f"{first.text} {second.text}", words)
+
+
+def clamp_to_duration(
+    cues: Sequence[Cue], duration: float, where: str | Path, *, warn: Warn | None = None
+) -> list[Cue]:
+    """Cues inside a video of `duration` seconds: a cue starting at or after the end is dropped,
+    one ending after it is cut there (its words' times too). One warning line when anything was
+    dropped, or cut by more than `CLAMP_WARN_S` (rounding at the last frame is not news)."""
+    warn = warn or _log_warning
+    kept: list[Cue] = []
+    dropped = cut = 0
+    for cue in cues:
+        if cue.start >= duration:
+            dropped += 1
+            continue
+        if cue.end > duration:
+            cut += cue.end - duration > CLAMP_WARN_S
+            words = tuple(Word(min(w.start, duration), w.text) for w in cue.words)
+            cue = Cue(cue.start, duration, cue.text, words)
+        kept.append(cue)
+    if dropped or cut:
+        warn(
+            f"{where}: {dropped + cut} cue(s) past the video's end ({duration:.1f} s):"
+            f" {dropped} dropped, {cut} cut at the end"
+        )
+    return kept
+
+
+def _log_warning(message: str) -> None:
+    logging.getLogger("aligner.subtitles").warning(message)

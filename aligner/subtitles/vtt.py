@@ -1,0 +1,88 @@
+"""WebVTT cues, including YouTube's rolling auto-captions.
+
+YouTube auto-captions (as yt-dlp / youtube-dl save them) show the previous phrase above the new
+one, which carries inline word times (`so<00:00:00.480><c> today</c>`), with 10 ms
+"transition" cues in between that repeat the last phrase. They come out as one cue per phrase
+with its own time and its words' times.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from aligner.errors import InputError
+from aligner.subtitles.blocks import BlockStats, RawCue, read_blocks, timestamp_seconds
+from aligner.subtitles.cues import Cue, Word
+from aligner.subtitles.text import clean_text
+
+INLINE_TIME = re.compile(r"<((?:\d+:)?\d{1,2}:\d{2}\.\d{1,3})>")  # YouTube word timestamps
+ROLLING_SHARE = 0.5  # share of cues that repeat the previous cue's last line => rolling captions
+HEADER = "WEBVTT"
+
+
+def read_vtt(lines: Iterable[str], path: Path, stats: BlockStats) -> list[Cue]:
+    """Cues of a WebVTT file (its lines, decoded); `InputError` without the WEBVTT header."""
+    lines = iter(lines)
+    first = next(lines, "")
+    if not first.lstrip("\ufeff").startswith(HEADER):
+        raise InputError(path, "not a valid WebVTT file (it must start with WEBVTT)")
+    raw = list(read_blocks(lines, vtt=True, stats=stats))
+    if _is_rolling(raw):
+        return _rolling_cues(raw)
+    return [Cue(c.start, c.end, _join_lines(c.lines)) for c in raw]
+
+
+def _join_lines(lines: list[str]) -> str:
+    return " ".join(text for text in map(clean_text, lines) if text)
+
+
+def _is_rolling(raw: list[RawCue]) -> bool:
+    """YouTube auto-captions: inline word times, or each cue repeating the previous last line."""
+    if any(INLINE_TIME.search(line) for c in raw for line in c.lines):
+        return True
+    lines = [[x for x in map(clean_text, c.lines) if x] for c in raw]  # each cleaned once
+    repeats = sum(
+        bool(prev and cur and cur[0] == prev[-1])
+        for prev, cur in zip(lines, lines[1:], strict=False)
+    )
+    return len(raw) > 1 and repeats >= ROLLING_SHARE * (len(raw) - 1)
+
+
+def _rolling_cues(raw: list[RawCue]) -> list[Cue]:
+    """Each phrase once: a line with inline times is new; a plain line already shown is a repeat.
+
+    A plain line equal to one of the last two phrases is dropped (the phrase above, or a
+    transition cue). A phrase keeps the timing of the cue that introduced it; its words keep
+    their inline times.
+    """
+    cues: list[Cue] = []
+    recent: list[str] = []  # the last two phrases emitted
+    for cue in raw:
+        for line in cue.lines:
+            plain = clean_text(line)
+            if not plain:
+                continue
+            if INLINE_TIME.search(line):
+                words = _inline_words(line, cue.start)
+                cues.append(Cue(words[0].start if words else cue.start, cue.end, plain, words))
+            elif plain in recent:
+                continue
+            else:
+                cues.append(Cue(cue.start, cue.end, plain))
+            recent = [*recent[-1:], plain]
+    return cues
+
+
+def _inline_words(line: str, cue_start: float) -> tuple[Word, ...]:
+    """'so<00:00:01.500><c> today</c>' -> (Word(cue_start, 'so'), Word(1.5, 'today'))."""
+    parts = INLINE_TIME.split(line)  # text, time, text, time, text ...
+    words = []
+    time = cue_start
+    for i, part in enumerate(parts):
+        if i % 2 == 1:
+            time = timestamp_seconds(part)
+            continue
+        words.extend(Word(time, w) for w in clean_text(part).split())
+    return tuple(words)
