@@ -24,11 +24,19 @@ from typing import Any
 
 from aligner.corpus import VideoSource, discover, probe_video
 from aligner.errors import AlignerError, InputError
-from aligner.sentencify import SentencifyParams, sentencify
-from aligner.subtitles import Cue, cues_from_json, normalize_cues, parse_subtitles
+from aligner.sentencify import SentencifyParams, iter_sentences
+from aligner.subtitles import (
+    Cue,
+    clamp_to_duration,
+    cues_from_json,
+    normalize_cues,
+    parse_subtitles,
+)
 from aligner.workspace import Workspace
 
-INGEST_VERSION = 1  # bump when parsing changes, so every video is ingested again
+INGEST_VERSION = 2  # bump when parsing changes, so every video is ingested again
+# 2: own WebVTT/SRT reader, labels stripped, HowTo100M repeated lines merged, cues clamped to
+#    the video's duration, word length capped
 NO_ASR_HINT = "ASR is off; run `aligner ingest --asr` to transcribe it"
 
 Report = Callable[[str], None]
@@ -99,7 +107,7 @@ def ingest_dataset(
     if not ws.dataset.is_dir():
         raise AlignerError(f"{ws.dataset}: dataset folder does not exist")
     with Store(ws.db_path) as store:
-        sources = discover(ws.dataset, warn=report)
+        sources = discover(ws.dataset, warn=report, cache_dir=ws.root)
         stored = {row["video_id"]: row for row in store.videos(status=None)}
         ctx = _Context(store, ws.dataset, params or SentencifyParams(), asr, asr_model, report)
         summary = IngestSummary(videos=len(sources))
@@ -167,11 +175,16 @@ def _ingest_changed(
         fields.update(status="no_subtitles", subtitle_path=None, subtitle_source=None)
         ctx.store.write_video(src.video_id, fields)
         return "no_subtitles"
-    sentences = sentencify(cues, ctx.params)
+    where = subtitle.path or src.path
+    cues = clamp_to_duration(cues, info.duration, where, warn=ctx.report)
+    if not cues:
+        raise InputError(where, f"every cue starts after the video's end ({info.duration:.1f} s)")
+    # (start, end, text) only: the words of 200k cues are never all held at once
+    sentences = [(s.start, s.end, s.text) for s in iter_sentences(cues, ctx.params)]
     if not sentences:
-        raise InputError(subtitle.path or src.path, "no sentences with text")
+        raise InputError(where, "no sentences with text")
     fields.update(status="ok", subtitle_source=source, subtitle_path=_subtitle_rel(ctx, subtitle))
-    ctx.store.write_video(src.video_id, fields, [(s.start, s.end, s.text) for s in sentences])
+    ctx.store.write_video(src.video_id, fields, sentences)
     return "ok"
 
 

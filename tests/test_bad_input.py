@@ -103,10 +103,10 @@ def test_each_bad_input_gives_one_line_and_the_batch_completes(bad_dataset):
             "mismatch": "error", "caption ok": "ok", "vidéo avec espaces ☕": "ok",
         }  # fmt: skip
         assert s.video("zero")["error"].endswith("zero.mp4: empty file (0 bytes), not a video")
-        # repaired times: negative clamped, reversed swapped, sorted (equal starts keep file
-        # order), an overlap with a later start trimmed (a: 1.5 stays, it ends before b)
+        # repaired times: negative clamped, reversed swapped, sorted; c (swapped to 2-3) and b
+        # (2-3.5) start together, so they share 2-3.5 in file order, one word each
         assert [(r.start, r.end, r.text) for r in s.sentences("times")] == [
-            (0.0, 1.5, "a."), (2.0, 3.0, "c."), (2.0, 3.5, "b."), (4.0, 5.0, "d."),
+            (0.0, 1.5, "a."), (2.0, 2.75, "c."), (2.75, 3.5, "b."), (4.0, 5.0, "d."),
         ]  # fmt: skip
         assert [r.text for r in s.sentences("latin")] == ["Crème brûlée à la française."]
         assert [r.text for r in s.sentences("vidéo avec espaces ☕")] == [

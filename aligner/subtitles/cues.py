@@ -39,8 +39,9 @@ def normalize_cues(cues: Sequence[Cue], path: str | Path, *, warn: Warn | None =
     - cues are sorted by start time (stable, so equal starts keep file order);
     - the same text repeated in back-to-back overlapping cues (raw HowTo100M captions) is
       merged into one cue;
-    - cues starting at the same time are joined into one (two speakers, or a sign and a line,
-      shown together): their words stay in file order and their times can't go backwards;
+    - cues starting at the same time (two speakers, or a sign and a line, shown together)
+      share their span in file order, in proportion to their words, so time never runs
+      backwards and each stays its own sentence;
     - a cue that overlaps the next one ends where the next one starts, so every phrase has
       its own time (raw captions keep each line on screen while the next is said).
     """
@@ -51,19 +52,50 @@ def normalize_cues(cues: Sequence[Cue], path: str | Path, *, warn: Warn | None =
         if n:
             warn(f"{path}: {n} cue(s) with {problem} times ({_REPAIR[problem]})")
     fixed.sort(key=lambda c: c.start)
+    return _trim_overlaps(_share_same_starts(_merge_repeats(fixed)))
+
+
+def _merge_repeats(cues: list[Cue]) -> list[Cue]:
     merged: list[Cue] = []
-    for cue in fixed:
+    for cue in cues:
         prev = merged[-1] if merged else None
         if prev is not None and cue.text == prev.text and cue.start <= prev.end:
             merged[-1] = replace(prev, end=max(prev.end, cue.end))
-            continue
-        if prev is not None and cue.start == prev.start:
-            merged[-1] = _join(prev, cue)
-            continue
-        if prev is not None and prev.end > cue.start:
-            merged[-1] = replace(prev, end=cue.start)
-        merged.append(cue)
+        else:
+            merged.append(cue)
     return merged
+
+
+def _share_same_starts(cues: list[Cue]) -> list[Cue]:
+    out: list[Cue] = []
+    i = 0
+    while i < len(cues):
+        j = i + 1
+        while j < len(cues) and cues[j].start == cues[i].start:
+            j += 1
+        out.extend(_share_span(cues[i:j]) if j - i > 1 else cues[i:j])
+        i = j
+    return out
+
+
+def _share_span(group: list[Cue]) -> list[Cue]:
+    """Cues with one start: consecutive slices of [start, latest end], sized by word count."""
+    start, end = group[0].start, max(c.end for c in group)
+    counts = [len(c.text.split()) for c in group]
+    total, done, out = sum(counts), 0, []
+    for cue, n in zip(group, counts, strict=True):
+        a = start + (end - start) * done / total
+        done += n
+        b = start + (end - start) * done / total
+        out.append(Cue(a, b, cue.text, tuple(w for w in cue.words if a <= w.start <= b)))
+    return out
+
+
+def _trim_overlaps(cues: list[Cue]) -> list[Cue]:
+    for i in range(len(cues) - 1):
+        if cues[i].end > cues[i + 1].start:
+            cues[i] = replace(cues[i], end=cues[i + 1].start)
+    return cues
 
 
 _REPAIR = {"reversed": "start and end swapped", "negative": "clamped to 0", "not finite": "dropped"}
@@ -88,12 +120,6 @@ def _fix_times(cue: Cue, counts: dict[str, int]) -> Cue | None:
     words = cue.words if text == cue.text else ()  # labels removed: the word times no longer fit
     words = tuple(Word(max(0.0, w.start), w.text) for w in words if math.isfinite(w.start))
     return Cue(start, end, text, words)
-
-
-def _join(first: Cue, second: Cue) -> Cue:
-    words = first.words + second.words if first.words and second.words else ()
-    end = max(first.end, second.end)
-    return Cue(first.start, end, f"{first.text} {second.text}", words)
 
 
 def clamp_to_duration(
