@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aligner.errors import InputError
 from aligner.subtitles.cues import Cue
+from aligner.subtitles.text import clean_text
 
 
 def cues_from_json(entry, path: str | Path, *, video_id: str | None = None) -> list[Cue]:
@@ -54,16 +55,19 @@ def merge_repeated_lines(captions: list[list[str]]) -> list[list[str]]:
         new = list(lines)
         if len(new) > 1 and prev and _norm(new[0]) == _norm(prev[-1]):
             new.pop(0)  # the line still on screen from the caption before
-        prev_words, new_words = " ".join(prev).split(), " ".join(new).split()
-        if 0 < len(prev_words) < len(new_words) and new_words[: len(prev_words)] == prev_words:
+        prev_words = _norm(" ".join(prev)).split()
+        new_words = clean_text(" ".join(new), markup=False).split()
+        head = [w.lower() for w in new_words[: len(prev_words)]]
+        if 0 < len(prev_words) < len(new_words) and head == prev_words:
             new = [" ".join(new_words[len(prev_words) :])]  # growing caption: keep the addition
         out.append(new)
-        prev = lines if lines else prev
+        if any(map(_norm, lines)):  # a "[Music]" caption between two lines breaks no chain
+            prev = [line for line in lines if _norm(line)]
     return out
 
 
 def _norm(line: str) -> str:
-    return " ".join(line.split()).lower()
+    return clean_text(line, markup=False).lower()
 
 
 def _times(i: int, start, end, where: Path, prefix: str) -> tuple[float, float]:
