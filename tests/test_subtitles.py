@@ -321,3 +321,121 @@ def test_sound_speaker_labels_and_ssa_overrides_are_stripped(tmp_path):
     )
     cues = read_subtitles(write(tmp_path, "labels.srt", srt))
     assert texts(cues) == ["hola amigos", "Note: stir gently"]
+
+
+# -- the shapes real files come in (written after public examples; no file copied) --------------
+YT_DLP_VTT = """WEBVTT
+Kind: captions
+Language: en
+
+00:00:00.000 --> 00:00:02.030 align:start position:0%
+\x20
+[Music]
+
+00:00:02.030 --> 00:00:02.040 align:start position:0%
+[Music]
+\x20
+
+00:00:02.040 --> 00:00:04.390 align:start position:0%
+[Music]
+&gt;&gt; hi<00:00:02.440><c> everyone</c><00:00:02.960><c> and</c><00:00:03.200><c> welcome</c><00:00:03.520><c> back</c>
+
+00:00:04.390 --> 00:00:04.400 align:start position:0%
+&gt;&gt; hi everyone and welcome back
+\x20
+
+00:00:04.400 --> 00:00:07.110 align:start position:0%
+&gt;&gt; hi everyone and welcome back
+today<00:00:04.800><c> we're</c><00:00:05.120><c> making</c><00:00:05.600><c> bread</c>
+"""
+
+W3C_VTT = """WEBVTT - This file has cues.
+
+STYLE
+::cue(.yellow) { color: yellow; }
+::cue(v[voice="Bob"]) { color: cyan }
+
+REGION
+id:fred width:40% lines:3 regionanchor:0%,100% viewportanchor:10%,90% scroll:up
+
+NOTE This is a comment
+that runs over two lines
+
+intro
+00:11.000 --> 00:13.000 region:fred align:left
+<v Roger Bingham>We are in New York City</v>
+
+2
+00:13.000 --> 00:16.000 line:0 position:20% size:60% align:start
+<v.loud Neil>We're <c.yellow>actually</c> at the <b>hotel</b>,
+<i>just</i> down the street
+
+NOTE another comment
+
+00:16.000 --> 00:18.000
+- [ Bats Screeching ]
+- They <u>won't</u> get in your hair &amp; <lang fr>voilà</lang>.
+
+00:01:18.500 --> 00:01:20.000 vertical:rl
+<ruby>漢<rt>kan</rt>字<rt>ji</rt></ruby> is kanji
+"""
+
+
+def test_yt_dlp_auto_captions(tmp_path):
+    cues = read_subtitles(write(tmp_path, "abc.en.vtt", YT_DLP_VTT))
+    assert texts(cues) == ["hi everyone and welcome back", "today we're making bread"]
+    assert [w.start for w in cues[0].words] == [2.04, 2.44, 2.96, 3.2, 3.52]
+    assert cues[1].start == 4.4 and cues[1].end == 7.11
+
+
+def test_w3c_style_webvtt(tmp_path):
+    cues = read_subtitles(write(tmp_path, "w3c.vtt", W3C_VTT))
+    assert [(c.start, c.end, c.text) for c in cues] == [
+        (11.0, 13.0, "We are in New York City"),
+        (13.0, 16.0, "We're actually at the hotel, just down the street"),
+        (16.0, 18.0, "They won't get in your hair & voilà."),
+        (78.5, 80.0, "漢字 is kanji"),
+    ]
+
+
+def _srt_variant(numbers: bool, newline: str) -> str:
+    blocks = [
+        ("00:00:01,000 --> 00:00:03,000  ",
+         '<i>Crème brûlée,</i>   \n<font color="#ffff00">s\'il vous plaît</font>'),
+        ("00:00:03,500 --> 00:00:05,000", "{\\an8}Ça coûte 5 €\n\nà emporter"),  # blank inside
+        ("00:00:05,000 --> 00:00:06,000 X1:100 X2:200 Y1:10 Y2:20", "<b>Fin</b>."),
+    ]  # fmt: skip
+    out = []
+    for i, (timing, text) in enumerate(blocks, start=1):
+        out.append((f"{i}\n" if numbers else "") + f"{timing}\n{text}\n")
+    return newline.join("\n".join(out).split("\n")) + newline
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "cp1252"])
+@pytest.mark.parametrize("numbers", [True, False], ids=["numbered", "unnumbered"])
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_srt_variants(tmp_path, encoding, numbers, newline):
+    data = _srt_variant(numbers, newline).encode(encoding)
+    warnings: list[str] = []
+    cues = read_subtitles(write(tmp_path, "movie.srt", data), warn=warnings.append)
+    assert [(c.start, c.end, c.text) for c in cues] == [
+        (1.0, 3.0, "Crème brûlée, s'il vous plaît"),
+        (3.5, 5.0, "Ça coûte 5 € à emporter"),
+        (5.0, 6.0, "Fin."),
+    ]
+    assert len(warnings) == (encoding == "cp1252")
+
+
+def test_latin1_srt(tmp_path):
+    data = "1\r\n00:00:01,000 --> 00:00:02,000\r\nGrüße aus Köln\r\n".encode("latin-1")
+    warnings: list[str] = []
+    assert texts(read_subtitles(write(tmp_path, "l.srt", data), warn=warnings.append)) == [
+        "Grüße aus Köln"
+    ]
+    assert len(warnings) == 1 and "not UTF-8" in warnings[0]
+
+
+def test_srt_cues_without_blank_lines_between_them(tmp_path):
+    srt = "1\n00:00:01,000 --> 00:00:02,000\none\n2\n00:00:02,000 --> 00:00:03,000\ntwo\n"
+    cues = read_subtitles(write(tmp_path, "tight.srt", srt))
+    assert [(c.start, c.text) for c in cues] == [(1.0, "one"), (2.0, "two")]
