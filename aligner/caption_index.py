@@ -7,7 +7,8 @@ followed by lists), and inside a JSON string a quote is always escaped, so the b
 cannot come from caption text. The pass reads 16 MiB at a time (memory stays bounded, whatever
 the file's size) and runs at about the speed of a regex search. The index (ids, byte offsets,
 lengths) is cached as one .npz beside the store, keyed by the file's size and mtime, so the
-next run looks entries up without reading the file again.
+next run looks entries up without reading the file again. An entry whose value is not an object
+(`"id": [...]`) is not indexed: its video reads as having no captions.
 """
 
 from __future__ import annotations

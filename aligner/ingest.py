@@ -176,9 +176,12 @@ def _ingest_changed(
         ctx.store.write_video(src.video_id, fields)
         return "no_subtitles"
     where = subtitle.path or src.path
-    cues = clamp_to_duration(cues, info.duration, where, warn=ctx.report)
+    clamped: list[str] = []
+    cues = clamp_to_duration(cues, info.duration, where, warn=clamped.append)
     if not cues:
         raise InputError(where, f"every cue starts after the video's end ({info.duration:.1f} s)")
+    for line in clamped:  # one line per file: only when the video keeps some cues
+        ctx.report(line)
     # (start, end, text) only: the words of 200k cues are never all held at once
     sentences = [(s.start, s.end, s.text) for s in iter_sentences(cues, ctx.params)]
     if not sentences:
