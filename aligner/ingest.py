@@ -25,13 +25,7 @@ from typing import Any
 from aligner.corpus import VideoSource, discover, probe_video
 from aligner.errors import AlignerError, InputError
 from aligner.sentencify import SentencifyParams, iter_sentences
-from aligner.subtitles import (
-    Cue,
-    clamp_to_duration,
-    cues_from_json,
-    normalize_cues,
-    parse_subtitles,
-)
+from aligner.subtitles import Cue, cues_from_json, normalize_cues, parse_subtitles
 from aligner.workspace import Workspace
 
 INGEST_VERSION = 2  # bump when parsing changes, so every video is ingested again
@@ -167,7 +161,7 @@ def _ingest_changed(
         "input_key": key,
         "error": None,
     }
-    cues, source = _load_cues(ctx, src, subtitle)
+    cues, source = _load_cues(ctx, src, subtitle, info.duration)
     if cues is None:
         if row is not None and row["status"] == "ok":
             raise AlignerError(f"{src.path}: no subtitles found any more ({NO_ASR_HINT})")
@@ -175,43 +169,38 @@ def _ingest_changed(
         fields.update(status="no_subtitles", subtitle_path=None, subtitle_source=None)
         ctx.store.write_video(src.video_id, fields)
         return "no_subtitles"
-    where = subtitle.path or src.path
-    clamped: list[str] = []
-    cues = clamp_to_duration(cues, info.duration, where, warn=clamped.append)
-    if not cues:
-        raise InputError(where, f"every cue starts after the video's end ({info.duration:.1f} s)")
-    for line in clamped:  # one line per file: only when the video keeps some cues
-        ctx.report(line)
     # (start, end, text) only: the words of 200k cues are never all held at once
     sentences = [(s.start, s.end, s.text) for s in iter_sentences(cues, ctx.params)]
     if not sentences:
-        raise InputError(where, "no sentences with text")
+        raise InputError(subtitle.path or src.path, "no sentences with text")
     fields.update(status="ok", subtitle_source=source, subtitle_path=_subtitle_rel(ctx, subtitle))
     ctx.store.write_video(src.video_id, fields, sentences)
     return "ok"
 
 
 def _load_cues(
-    ctx: _Context, src: VideoSource, subtitle: _SubtitleInput
+    ctx: _Context, src: VideoSource, subtitle: _SubtitleInput, duration: float
 ) -> tuple[list[Cue] | None, str | None]:
-    """The video's cues and their source; (None, None) when it has no subtitles and ASR is off."""
+    """The video's cues (kept inside its `duration`) and their source; (None, None) when it has
+    no subtitles and ASR is off."""
     if subtitle.source == "caption.json":
         assert subtitle.path is not None
         raw = cues_from_json(src.caption_entry, subtitle.path, video_id=src.video_id)
         where = f"{subtitle.path} [{src.video_id}]"
-        cues = normalize_cues(raw, where, warn=ctx.report)
+        cues = normalize_cues(raw, where, warn=ctx.report, duration=duration)
         if not cues:
             raise InputError(subtitle.path, f"entry {src.video_id!r}: no captions with text")
         return cues, "caption.json"
     if subtitle.source is not None:
         assert subtitle.path is not None
-        return parse_subtitles(subtitle.data, subtitle.path, warn=ctx.report), subtitle.source
+        cues = parse_subtitles(subtitle.data, subtitle.path, warn=ctx.report, duration=duration)
+        return cues, subtitle.source
     if not ctx.asr:
         return None, None
-    return _transcribe(ctx, src.path), "asr"
+    return _transcribe(ctx, src.path, duration), "asr"
 
 
-def _transcribe(ctx: _Context, path: Path) -> list[Cue]:
+def _transcribe(ctx: _Context, path: Path, duration: float) -> list[Cue]:
     try:
         from aligner import asr
     except ImportError as err:
@@ -224,7 +213,7 @@ def _transcribe(ctx: _Context, path: Path) -> list[Cue]:
         raise AlignerError(f"{path}: ASR failed ({type(err).__name__}: {err})") from None
     if not cues:
         raise AlignerError(f"{path}: ASR found no speech")
-    return normalize_cues(cues, path, warn=ctx.report)
+    return normalize_cues(cues, path, warn=ctx.report, duration=duration)
 
 
 def _record_error(

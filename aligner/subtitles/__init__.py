@@ -39,22 +39,26 @@ __all__ = [
 ]  # fmt: skip
 
 
-def read_subtitles(path: str | Path, *, warn: Warn | None = None) -> list[Cue]:
+def read_subtitles(
+    path: str | Path, *, warn: Warn | None = None, duration: float | None = None
+) -> list[Cue]:
     """Read a .vtt, .srt or HowTo100M .json subtitle file into time-ordered `Cue`s.
 
     Problems the reader repairs (encoding, reversed or negative times, unreadable cue blocks)
     are reported through `warn` as one line naming the file; a file that cannot be read at
-    all raises `InputError`.
+    all raises `InputError`. `duration`: the video's length in seconds, cues are kept inside it.
     """
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as err:
         raise InputError(path, f"cannot read ({err.strerror or err})") from None
-    return parse_subtitles(data, path, warn=warn)
+    return parse_subtitles(data, path, warn=warn, duration=duration)
 
 
-def parse_subtitles(data: bytes, path: str | Path, *, warn: Warn | None = None) -> list[Cue]:
+def parse_subtitles(
+    data: bytes, path: str | Path, *, warn: Warn | None = None, duration: float | None = None
+) -> list[Cue]:
     """`read_subtitles` on bytes already read; `path` picks the format and names the file."""
     path = Path(path)
     warn = warn or _default_warn
@@ -71,7 +75,7 @@ def parse_subtitles(data: bytes, path: str | Path, *, warn: Warn | None = None) 
         cues = reader(iter_lines(data, path, warn=warn), path, stats)
         if stats.bad_timings:
             warn(f"{path}: skipped {stats.bad_timings} cue block(s) with unreadable timings")
-    cues = normalize_cues(cues, path, warn=warn)
+    cues = normalize_cues(cues, path, warn=warn, duration=duration)
     if not cues:
         raise InputError(path, "no cues with text in the file")
     return cues

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from aligner.errors import InputError
 from aligner.subtitles.text import Warn, clean_text, has_words
 
 CLAMP_WARN_S = 1.0  # seconds past the video's end a cue may reach before it is worth a warning
@@ -29,13 +30,21 @@ class Cue:
     words: tuple[Word, ...] = field(default=())
 
 
-def normalize_cues(cues: Sequence[Cue], path: str | Path, *, warn: Warn | None = None) -> list[Cue]:
+def normalize_cues(
+    cues: Sequence[Cue],
+    path: str | Path,
+    *,
+    warn: Warn | None = None,
+    duration: float | None = None,
+) -> list[Cue]:
     """Repair cue times the same way for every format (documented choices):
 
     - cues without words ('', '-', '♪', a bare `[Music]`), or with a time that is not a finite
       number, are dropped; labels are stripped from the text (`text.strip_labels`);
     - negative times are clamped to 0; a cue whose end is before its start is swapped
       (the text is kept, a warning names the file);
+    - with the video's `duration`: cues kept inside it (`clamp_to_duration`; before the steps
+      below, so no repair moves a word past the end); `InputError` when every cue is past it;
     - cues are sorted by start time (stable, so equal starts keep file order);
     - the same text repeated in back-to-back overlapping cues (raw HowTo100M captions) is
       merged into one cue;
@@ -51,6 +60,8 @@ def normalize_cues(cues: Sequence[Cue], path: str | Path, *, warn: Warn | None =
     for problem, n in counts.items():
         if n:
             warn(f"{path}: {n} cue(s) with {problem} times ({_REPAIR[problem]})")
+    if duration is not None and fixed:
+        fixed = clamp_to_duration(fixed, duration, path, warn=warn)
     fixed.sort(key=lambda c: c.start)
     return _trim_overlaps(_share_same_starts(_merge_repeats(fixed)))
 
@@ -73,14 +84,16 @@ def _share_same_starts(cues: list[Cue]) -> list[Cue]:
         j = i + 1
         while j < len(cues) and cues[j].start == cues[i].start:
             j += 1
-        out.extend(_share_span(cues[i:j]) if j - i > 1 else cues[i:j])
+        next_start = cues[j].start if j < len(cues) else math.inf
+        out.extend(_share_span(cues[i:j], next_start) if j - i > 1 else cues[i:j])
         i = j
     return out
 
 
-def _share_span(group: list[Cue]) -> list[Cue]:
-    """Cues with one start: consecutive slices of [start, latest end], sized by word count."""
-    start, end = group[0].start, max(c.end for c in group)
+def _share_span(group: list[Cue], next_start: float) -> list[Cue]:
+    """Cues with one start: consecutive slices of [start, latest end], sized by word count
+    (and over before the next cue starts, so starts stay in order)."""
+    start, end = group[0].start, min(max(c.end for c in group), next_start)
     counts = [len(c.text.split()) for c in group]
     total, done, out = sum(counts), 0, []
     for cue, n in zip(group, counts, strict=True):
@@ -140,6 +153,8 @@ def clamp_to_duration(
             words = tuple(Word(min(w.start, duration), w.text) for w in cue.words)
             cue = Cue(cue.start, duration, cue.text, words)
         kept.append(cue)
+    if cues and not kept:
+        raise InputError(where, f"every cue starts after the video's end ({duration:.1f} s)")
     if dropped or cut:
         warn(
             f"{where}: {dropped + cut} cue(s) past the video's end ({duration:.1f} s):"
