@@ -69,24 +69,39 @@ class CatalogQueries:
         for sentence_id, text in old:
             reusable.setdefault(text, []).append(sentence_id)
         self.con.execute("DELETE FROM sentences WHERE video_id = ?", [video_id])
-        ids = []
-        for idx, (start, end, text) in enumerate(sentences):
-            kept = reusable.get(text)
-            if kept:
-                sentence_id = kept.pop(0)
-                self.con.execute(
-                    'INSERT INTO sentences (sentence_id, video_id, idx, start, "end", text)'
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    [sentence_id, video_id, idx, start, end, text],
-                )
-            else:
-                sentence_id = self.con.execute(
-                    'INSERT INTO sentences (video_id, idx, start, "end", text)'
-                    " VALUES (?, ?, ?, ?, ?) RETURNING sentence_id",
-                    [video_id, idx, start, end, text],
-                ).fetchone()[0]
-            ids.append(int(sentence_id))
-        return ids
+        kept = []
+        for _start, _end, text in sentences:
+            ids_for_text = reusable.get(text)
+            kept.append(ids_for_text.pop(0) if ids_for_text else None)
+        self._insert_sentences(video_id, sentences, kept)
+        rows = self.query(
+            "SELECT sentence_id FROM sentences WHERE video_id = ? ORDER BY idx", [video_id]
+        )
+        return [int(r[0]) for r in rows]
+
+    def _insert_sentences(self, video_id: str, sentences, kept_ids: list[int | None]) -> None:
+        """One INSERT for all of a video's sentences (a 50 MB subtitle file has ~100k: one
+        statement per row took minutes); a kept id is reused, the others come from the sequence."""
+        import pyarrow as pa
+
+        table = pa.table({
+            "sentence_id": pa.array(kept_ids, pa.int64()),
+            "idx": pa.array(range(len(sentences)), pa.int32()),
+            "start": pa.array([float(s[0]) for s in sentences], pa.float64()),
+            "end": pa.array([float(s[1]) for s in sentences], pa.float64()),
+            "text": pa.array([s[2] for s in sentences], pa.string()),
+        })  # fmt: skip
+        name = f"_new_sentences_{id(table):x}"  # unique: cursors of one connection share views
+        self.con.register(name, table)
+        try:
+            self.con.execute(
+                'INSERT INTO sentences (sentence_id, video_id, idx, start, "end", text)'
+                " SELECT CASE WHEN sentence_id IS NULL THEN nextval('sentence_id_seq')"
+                f' ELSE sentence_id END, ?, idx, start, "end", text FROM {name} ORDER BY idx',
+                [video_id],
+            )
+        finally:
+            self.con.unregister(name)
 
     def write_video(
         self,

@@ -35,20 +35,20 @@ FALLBACK_ENCODINGS = ("cp1252", "latin-1")  # tried, with a warning, when a file
 SNIFF_BYTES = 4096  # bytes looked at to spot BOM-less UTF-16 (every other byte NUL)
 CHECK_CHUNK = 1 << 20  # bytes decoded at a time when checking an encoding (bounded memory)
 
-_TAG = re.compile(
-    r"""
+_TAGS = r"""
       </?(?:c|i|b|u|s|ruby|rt|rp|em|strong)(?:\.[\w-]+)*\s*>        # plain / class tags
     | </?(?:v|lang)(?:\.[\w-]+)*(?:\s[^<>\n]*)?>                      # <v Bob>, <lang en>
     | </?(?:font|span)(?:\s+[\w-]+\s*=\s*(?:"[^"]*"|'[^']*'|[^\s<>]+))*\s*>  # attributes
     | <br\s*/?>
-    | <(?:\d+:)?\d{1,2}:\d{2}\.\d{1,3}>                              # YouTube word times
-    """,
-    re.X | re.I,
-)
+"""
+_TIMES = r"| <(?:\d+:)?\d{1,2}:\d{2}\.\d{1,3}>  # YouTube word times"
+_TAG = re.compile(_TAGS + _TIMES, re.X | re.I)
+_TAG_BUT_TIMES = re.compile(_TAGS, re.X | re.I)
 _RUBY_TEXT = re.compile(r"<rt(?:\.[\w-]+)*\s*>.*?</rt\s*>", re.I | re.S)  # reading, not speech
 _SSA_OVERRIDE = re.compile(r"\{\\[^{}]*\}")  # {\an8}, {\i1}, {\pos(10,20)}
 _SSA_BREAK = re.compile(r"\\[hNn]")  # \h hard space, \N \n hard line breaks
 _INVISIBLE = dict.fromkeys([0x200B, 0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0xFEFF])
+_HAS_INVISIBLE = re.compile("[\u200b\u200e\u200f\u202a-\u202e\ufeff]")
 _BRACKET_LABEL = re.compile(r"\[[^\[\]\n]*\]")  # [Music], [Applause], [llora]
 _CAPS_LABEL = re.compile(r"\([^()a-z\n]*[A-Z][^()a-z\n]*\)")  # (LAUGHS), (DOOR SLAMS)
 _CHEVRONS = re.compile(r"(?:^|(?<=\s))>{2,}(?=\s|$)", re.M)  # >> speaker change
@@ -56,19 +56,22 @@ _SPEAKER = re.compile(r"^(\s*(?:-\s*)?)([^\s:\[\]()][^:\n]{0,30}):(?=\s|$)", re.
 _DIALOGUE_DASH = re.compile(r"^\s*-\s+", re.M)
 _MUSIC = re.compile(r"[♪♫♩♬]+")
 _WORDY = re.compile(r"\w")
+# a line without any of these needs no cleaning beyond whitespace (most lines: the fast path)
+_SPECIAL = re.compile(r"[<&{}\\\[(>:♪♫\u200b\u200e\u200f\u202a-\u202e\ufeff]|^\s*-", re.M)
 
 
-def strip_markup(text: str) -> str:
-    """WebVTT/SRT markup out, entities unescaped afterwards: '<i>a</i> &lt; b' -> 'a < b'."""
+def strip_markup(text: str, *, keep_times: bool = False) -> str:
+    """WebVTT/SRT markup out, entities unescaped afterwards: '<i>a</i> &lt; b' -> 'a < b'.
+    `keep_times`: leave YouTube's inline `<00:00:01.500>` word times in."""
     if "<" in text:
-        text = _TAG.sub("", _RUBY_TEXT.sub("", text))
+        text = (_TAG_BUT_TIMES if keep_times else _TAG).sub("", _RUBY_TEXT.sub("", text))
     if "{" in text:
         text = _SSA_OVERRIDE.sub("", text)
     if "\\" in text:
         text = _SSA_BREAK.sub(" ", text)
     if "&" in text:
         text = html.unescape(text)
-    return text.translate(_INVISIBLE)
+    return text.translate(_INVISIBLE) if _HAS_INVISIBLE.search(text) else text
 
 
 def strip_labels(text: str) -> str:
@@ -83,7 +86,9 @@ def strip_labels(text: str) -> str:
         text = _SPEAKER.sub(_drop_speaker, text)
     if "-" in text:
         text = _DIALOGUE_DASH.sub("", text)
-    return _MUSIC.sub(" ", text)
+    if "♪" in text or "♫" in text:
+        text = _MUSIC.sub(" ", text)
+    return text
 
 
 def _drop_speaker(match: re.Match) -> str:
@@ -95,6 +100,8 @@ def _drop_speaker(match: re.Match) -> str:
 
 def clean_text(text: str, *, markup: bool = True) -> str:
     """One cue's text as plain words on one line (`markup=False` for JSON captions)."""
+    if not _SPECIAL.search(text):
+        return " ".join(text.split())
     if markup:
         text = strip_markup(text)
     return " ".join(strip_labels(text).split())

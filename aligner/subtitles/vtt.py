@@ -15,7 +15,7 @@ from pathlib import Path
 from aligner.errors import InputError
 from aligner.subtitles.blocks import BlockStats, RawCue, read_blocks, timestamp_seconds
 from aligner.subtitles.cues import Cue, Word
-from aligner.subtitles.text import clean_text
+from aligner.subtitles.text import clean_text, strip_markup
 
 INLINE_TIME = re.compile(r"<((?:\d+:)?\d{1,2}:\d{2}\.\d{1,3})>")  # YouTube word timestamps
 ROLLING_SHARE = 0.5  # share of cues that repeat the previous cue's last line => rolling captions
@@ -29,25 +29,21 @@ def read_vtt(lines: Iterable[str], path: Path, stats: BlockStats) -> list[Cue]:
     if not first.lstrip("\ufeff").startswith(HEADER):
         raise InputError(path, "not a valid WebVTT file (it must start with WEBVTT)")
     raw = list(read_blocks(lines, vtt=True, stats=stats))
-    if _is_rolling(raw):
-        return _rolling_cues(raw)
-    return [Cue(c.start, c.end, _join_lines(c.lines)) for c in raw]
-
-
-def _join_lines(lines: list[str]) -> str:
-    return " ".join(text for text in map(clean_text, lines) if text)
-
-
-def _is_rolling(raw: list[RawCue]) -> bool:
-    """YouTube auto-captions: inline word times, or each cue repeating the previous last line."""
     if any(INLINE_TIME.search(line) for c in raw for line in c.lines):
-        return True
-    lines = [[x for x in map(clean_text, c.lines) if x] for c in raw]  # each cleaned once
+        return _rolling_cues(raw)
+    cleaned = [[x for x in map(clean_text, c.lines) if x] for c in raw]  # each line cleaned once
+    if _repeats_last_lines(cleaned):
+        return _rolling_cues(raw)
+    return [Cue(c.start, c.end, " ".join(lines)) for c, lines in zip(raw, cleaned, strict=True)]
+
+
+def _repeats_last_lines(cleaned: list[list[str]]) -> bool:
+    """Rolling captions without word times: most cues start with the previous cue's last line."""
     repeats = sum(
         bool(prev and cur and cur[0] == prev[-1])
-        for prev, cur in zip(lines, lines[1:], strict=False)
+        for prev, cur in zip(cleaned, cleaned[1:], strict=False)
     )
-    return len(raw) > 1 and repeats >= ROLLING_SHARE * (len(raw) - 1)
+    return len(cleaned) > 1 and repeats >= ROLLING_SHARE * (len(cleaned) - 1)
 
 
 def _rolling_cues(raw: list[RawCue]) -> list[Cue]:
@@ -77,12 +73,12 @@ def _rolling_cues(raw: list[RawCue]) -> list[Cue]:
 
 def _inline_words(line: str, cue_start: float) -> tuple[Word, ...]:
     """'so<00:00:01.500><c> today</c>' -> (Word(cue_start, 'so'), Word(1.5, 'today'))."""
-    parts = INLINE_TIME.split(line)  # text, time, text, time, text ...
+    parts = INLINE_TIME.split(strip_markup(line, keep_times=True))  # text, time, text, time ...
     words = []
     time = cue_start
     for i, part in enumerate(parts):
         if i % 2 == 1:
             time = timestamp_seconds(part)
             continue
-        words.extend(Word(time, w) for w in clean_text(part).split())
+        words.extend(Word(time, w) for w in clean_text(part, markup=False).split())
     return tuple(words)
