@@ -169,8 +169,10 @@ def _ingest_changed(
         fields.update(status="no_subtitles", subtitle_path=None, subtitle_source=None)
         ctx.store.write_video(src.video_id, fields)
         return "no_subtitles"
-    # (start, end, text) only: the words of 200k cues are never all held at once
+    # (start, end, text) only, and the cues let go before the insert: the words of 200k cues
+    # and the rows being written are never all held at once
     sentences = [(s.start, s.end, s.text) for s in iter_sentences(cues, ctx.params)]
+    del cues
     if not sentences:
         raise InputError(subtitle.path or src.path, "no sentences with text")
     fields.update(status="ok", subtitle_source=source, subtitle_path=_subtitle_rel(ctx, subtitle))

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+INSERT_BATCH_ROWS = 50_000  # sentences per INSERT statement
+
 
 @dataclass(frozen=True)
 class SentenceRow:
@@ -80,28 +82,31 @@ class CatalogQueries:
         return [int(r[0]) for r in rows]
 
     def _insert_sentences(self, video_id: str, sentences, kept_ids: list[int | None]) -> None:
-        """One INSERT for all of a video's sentences (a 50 MB subtitle file has ~100k: one
-        statement per row took minutes); a kept id is reused, the others come from the sequence."""
+        """A few INSERTs for all of a video's sentences (a 50 MB subtitle file has ~500k: one
+        statement per row took minutes); a kept id is reused, the others come from the
+        sequence. Batches keep the Arrow copy of the rows small."""
         import pyarrow as pa
 
-        table = pa.table({
-            "sentence_id": pa.array(kept_ids, pa.int64()),
-            "idx": pa.array(range(len(sentences)), pa.int32()),
-            "start": pa.array([float(s[0]) for s in sentences], pa.float64()),
-            "end": pa.array([float(s[1]) for s in sentences], pa.float64()),
-            "text": pa.array([s[2] for s in sentences], pa.string()),
-        })  # fmt: skip
-        name = f"_new_sentences_{id(table):x}"  # unique: cursors of one connection share views
-        self.con.register(name, table)
-        try:
-            self.con.execute(
-                'INSERT INTO sentences (sentence_id, video_id, idx, start, "end", text)'
-                " SELECT CASE WHEN sentence_id IS NULL THEN nextval('sentence_id_seq')"
-                f' ELSE sentence_id END, ?, idx, start, "end", text FROM {name} ORDER BY idx',
-                [video_id],
-            )
-        finally:
-            self.con.unregister(name)
+        for lo in range(0, len(sentences), INSERT_BATCH_ROWS):
+            batch = sentences[lo : lo + INSERT_BATCH_ROWS]
+            table = pa.table({
+                "sentence_id": pa.array(kept_ids[lo : lo + len(batch)], pa.int64()),
+                "idx": pa.array(range(lo, lo + len(batch)), pa.int32()),
+                "start": pa.array([float(s[0]) for s in batch], pa.float64()),
+                "end": pa.array([float(s[1]) for s in batch], pa.float64()),
+                "text": pa.array([s[2] for s in batch], pa.string()),
+            })  # fmt: skip
+            name = f"_new_sentences_{id(table):x}"  # unique: cursors of one connection share views
+            self.con.register(name, table)
+            try:
+                self.con.execute(
+                    'INSERT INTO sentences (sentence_id, video_id, idx, start, "end", text)'
+                    " SELECT CASE WHEN sentence_id IS NULL THEN nextval('sentence_id_seq')"
+                    f' ELSE sentence_id END, ?, idx, start, "end", text FROM {name} ORDER BY idx',
+                    [video_id],
+                )
+            finally:
+                self.con.unregister(name)
 
     def write_video(
         self,

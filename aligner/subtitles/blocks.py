@@ -22,7 +22,7 @@ TIMING = re.compile(rf"^\s*({_TIME})\s*-->\s*({_TIME})(?:[\s,].*)?$")
 VTT_SKIPPED_BLOCKS = ("NOTE", "STYLE", "REGION")  # first word of a WebVTT block that is no cue
 
 
-@dataclass
+@dataclass(slots=True)
 class RawCue:
     start: float  # seconds
     end: float

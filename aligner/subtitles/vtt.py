@@ -9,7 +9,9 @@ with its own time and its words' times.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable
+from itertools import chain, islice
 from pathlib import Path
 
 from aligner.errors import InputError
@@ -19,6 +21,8 @@ from aligner.subtitles.text import clean_text, strip_markup
 
 INLINE_TIME = re.compile(r"<((?:\d+:)?\d{1,2}:\d{2}\.\d{1,3})>")  # YouTube word timestamps
 ROLLING_SHARE = 0.5  # share of cues that repeat the previous cue's last line => rolling captions
+intern = sys.intern
+PROBE_CUES = 1000  # cues looked at to tell rolling captions from plain ones
 HEADER = "WEBVTT"
 
 
@@ -28,13 +32,20 @@ def read_vtt(lines: Iterable[str], path: Path, stats: BlockStats) -> list[Cue]:
     first = next(lines, "")
     if not first.lstrip("\ufeff").startswith(HEADER):
         raise InputError(path, "not a valid WebVTT file (it must start with WEBVTT)")
-    raw = list(read_blocks(lines, vtt=True, stats=stats))
-    if any(INLINE_TIME.search(line) for c in raw for line in c.lines):
-        return _rolling_cues(raw)
-    cleaned = [[x for x in map(clean_text, c.lines) if x] for c in raw]  # each line cleaned once
-    if _repeats_last_lines(cleaned):
-        return _rolling_cues(raw)
-    return [Cue(c.start, c.end, " ".join(lines)) for c, lines in zip(raw, cleaned, strict=True)]
+    blocks = read_blocks(lines, vtt=True, stats=stats)
+    head = list(islice(blocks, PROBE_CUES))  # the rest streams: never all raw cues at once
+    cleaned = [[x for x in map(clean_text, c.lines) if x] for c in head]
+    if any(INLINE_TIME.search(line) for c in head for line in c.lines) or _repeats_last_lines(
+        cleaned
+    ):
+        return _rolling_cues(chain(head, blocks))
+    cues = [Cue(c.start, c.end, " ".join(ls)) for c, ls in zip(head, cleaned, strict=True)]
+    cues.extend(Cue(c.start, c.end, _joined(c.lines)) for c in blocks)
+    return cues
+
+
+def _joined(lines: list[str]) -> str:
+    return " ".join(x for x in map(clean_text, lines) if x)
 
 
 def _repeats_last_lines(cleaned: list[list[str]]) -> bool:
@@ -46,7 +57,7 @@ def _repeats_last_lines(cleaned: list[list[str]]) -> bool:
     return len(cleaned) > 1 and repeats >= ROLLING_SHARE * (len(cleaned) - 1)
 
 
-def _rolling_cues(raw: list[RawCue]) -> list[Cue]:
+def _rolling_cues(raw: Iterable[RawCue]) -> list[Cue]:
     """Each phrase once: a line with inline times is new; a plain line already shown is a repeat.
 
     A plain line equal to one of the last two phrases is dropped (the phrase above, or a
@@ -80,5 +91,6 @@ def _inline_words(line: str, cue_start: float) -> tuple[Word, ...]:
         if i % 2 == 1:
             time = timestamp_seconds(part)
             continue
-        words.extend(Word(time, w) for w in clean_text(part, markup=False).split())
+        # interned: a million words of speech are a few thousand distinct strings
+        words.extend(Word(time, intern(w)) for w in clean_text(part, markup=False).split())
     return tuple(words)
