@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from array import array
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from aligner.errors import InputError
 
 CHUNK_BYTES = 16 << 20  # read this much at a time while indexing
 OVERLAP_BYTES = 4096  # kept from the previous chunk: a video id is never this long
+KEY_LOOKBACK = 64  # bytes looked back (vectorised) for the quote that opens a key
 INDEX_FILE = "caption_index.npz"
 _KEY_END = re.compile(rb'"\s*:\s*\{')  # the end of a key whose value is an object
 
@@ -95,22 +95,26 @@ def build_caption_index(path: Path) -> CaptionIndex:
     """One pass over the file (bounded memory); a repeated id keeps its last entry, as
     `json.load` would."""
     ids: list[bytes] = []
-    key_starts, value_starts = array("q"), array("q")
+    key_starts: list[np.ndarray] = []
+    value_starts: list[np.ndarray] = []
     with open(path, "rb") as f:
         _check_object(f.read(OVERLAP_BYTES), path)
         f.seek(0)
-        for key, key_start, value_start in _scan_keys(f):
-            ids.append(key)
-            key_starts.append(key_start)
-            value_starts.append(value_start)
+        for keys, quotes, braces in _scan_keys(f):
+            ids.extend(keys)
+            key_starts.append(quotes)
+            value_starts.append(braces)
     size = os.path.getsize(path)
-    offsets = np.frombuffer(value_starts, dtype=np.int64) if ids else np.zeros(0, np.int64)
-    ends = np.append(np.frombuffer(key_starts, dtype=np.int64)[1:], size) if ids else offsets
-    id_array = np.array(ids, dtype=bytes) if ids else np.array([], dtype="S1")
+    if not ids:
+        empty = np.zeros(0, np.int64)
+        return CaptionIndex(path, np.array([], dtype="S1"), empty, empty)
+    offsets = np.concatenate(value_starts)
+    ends = np.append(np.concatenate(key_starts)[1:], size)
+    id_array = np.array(ids, dtype=bytes)
+    del ids
     order = np.argsort(id_array, kind="stable")
     sorted_ids = id_array[order]
-    last = np.append(sorted_ids[1:] != sorted_ids[:-1], True) if ids else np.zeros(0, bool)
-    keep = order[last]
+    keep = order[np.append(sorted_ids[1:] != sorted_ids[:-1], True)]  # the last of equal ids
     return CaptionIndex(path, id_array[keep], offsets[keep], (ends - offsets)[keep])
 
 
@@ -122,63 +126,70 @@ def _check_object(head: bytes, path: Path) -> None:
 
 
 def _scan_keys(f):
-    """(key bytes, offset of its opening quote, offset of its value's `{`) for every key whose
-    value is an object, in file order."""
+    """Per chunk: (key bytes, file offsets of their opening quotes, of their values' `{`) for
+    every key whose value is an object, in file order."""
     buf, base, scanned = b"", 0, 0  # buf[0] is at file offset `base`; keys before `scanned` done
     while True:
         chunk = f.read(CHUNK_BYTES)
         buf += chunk
         limit = len(buf) if not chunk else len(buf) - OVERLAP_BYTES
         quotes, ends, braces = _keys_in(buf, scanned, limit)
-        for quote, end, brace in zip(quotes, ends, braces, strict=True):
-            key = buf[quote + 1 : end]
-            if b"\\" in key:
-                key = json.loads(b'"' + key + b'"').encode("utf-8")
-            yield key, base + quote, base + brace
+        keys = [buf[q + 1 : e] for q, e in zip(quotes.tolist(), ends.tolist(), strict=True)]
+        keys = [json.loads(b'"' + k + b'"').encode() if b"\\" in k else k for k in keys]
+        yield keys, quotes + base, braces + base
         if not chunk:
             return
         cut = max(0, limit - OVERLAP_BYTES)
         buf, base, scanned = buf[cut:], base + cut, limit - cut
 
 
-def _keys_in(buf: bytes, start: int, stop: int) -> tuple[list[int], list[int], list[int]]:
+def _keys_in(buf: bytes, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Opening quotes, closing quotes and value braces of the keys whose `{` lies in
     [start, stop). `{` is rare in caption text, so numpy finds every brace at memory speed and
-    keeps those right after `":` or `": `; a regex over every quote of a multi-GB file is
-    what made this slow."""
+    keeps those right after `":` or `": `; a regex or a Python loop over every quote of a
+    multi-GB file is what made this slow."""
     data = np.frombuffer(buf, dtype=np.uint8)
     braces = np.flatnonzero(data[start:stop] == ord("{")) + start
     braces = braces[braces >= 3]
     before = data[braces - 1]
     colons = np.where(before == ord(":"), braces - 1, braces - 2)
     ok = (data[colons] == ord(":")) & ((before == ord(":")) | (before == ord(" ")))
-    colons, braces = colons[ok], braces[ok]
-    ends = colons - 1
-    ok = data[ends] == ord('"')
-    ends, braces = ends[ok], braces[ok]
+    ok &= data[colons - 1] == ord('"')
+    ends, braces = colons[ok] - 1, braces[ok]
     if len(ends) == 0:
         return _keys_by_regex(buf, start, stop)
-    ends_list = ends.tolist()
-    keep = [not (buf[end - 1] == 0x5C and _escaped(buf, end)) for end in ends_list]  # `\\": {`
-    quotes = [
-        buf.rfind(b'"', 0, end) if ok else -1 for end, ok in zip(ends_list, keep, strict=True)
-    ]
-    kept = [i for i, quote in enumerate(quotes) if quote >= 0]
-    braces_list = braces.tolist()
-    return [quotes[i] for i in kept], [ends_list[i] for i in kept], [braces_list[i] for i in kept]
+    escaped = np.flatnonzero(data[ends - 1] == ord("\\"))  # maybe `\\": {` inside caption text
+    text = [i for i in escaped.tolist() if _escaped(buf, int(ends[i]))]
+    if text:
+        ends, braces = np.delete(ends, text), np.delete(braces, text)
+    quotes = _opening_quotes(buf, data, ends)
+    found = quotes >= 0  # a key cut off at the start of the buffer is longer than any video id
+    return quotes[found], ends[found], braces[found]
 
 
-def _keys_by_regex(buf: bytes, start: int, stop: int) -> tuple[list[int], list[int], list[int]]:
-    """The same for other whitespace around the colon (`"id" :\n {`): slower, rarely needed."""
-    quotes, ends, braces = [], [], []
+def _opening_quotes(buf: bytes, data: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The quote that opens each key: the nearest one before its closing quote (looked up
+    KEY_LOOKBACK bytes at a time for all keys at once; longer keys one by one)."""
+    back = np.maximum(ends[:, None] - np.arange(1, KEY_LOOKBACK + 1), 0)  # (keys, KEY_LOOKBACK)
+    is_quote = data[back] == ord('"')
+    quotes = ends - 1 - is_quote.argmax(axis=1)
+    for i in np.flatnonzero(~is_quote.any(axis=1)).tolist():
+        quotes[i] = buf.rfind(b'"', 0, int(ends[i]))
+    return quotes
+
+
+def _keys_by_regex(buf: bytes, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The same for other whitespace around the colon (`"id" :\\n {`): slower, rarely needed."""
+    found = []
     for match in _KEY_END.finditer(buf, max(0, start - 64), stop):
         brace = match.end() - 1
         if not start <= brace < stop or _escaped(buf, match.start()):
             continue
         quote = buf.rfind(b'"', 0, match.start())
         if quote >= 0:
-            quotes.append(quote), ends.append(match.start()), braces.append(brace)
-    return quotes, ends, braces
+            found.append((quote, match.start(), brace))
+    arrays = np.array(found, dtype=np.int64).reshape(-1, 3)
+    return arrays[:, 0], arrays[:, 1], arrays[:, 2]
 
 
 def _escaped(buf: bytes, quote: int) -> bool:
