@@ -102,7 +102,7 @@ class CatalogQueries:
                 self.con.execute(
                     'INSERT INTO sentences (sentence_id, video_id, idx, start, "end", text)'
                     " SELECT CASE WHEN sentence_id IS NULL THEN nextval('sentence_id_seq')"
-                    f' ELSE sentence_id END, ?, idx, start, "end", text FROM {name} ORDER BY idx',
+                    f' ELSE sentence_id END, ?, idx, start, "end", text FROM {name}',
                     [video_id],
                 )
             finally:
