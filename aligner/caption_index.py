@@ -13,6 +13,7 @@ next run looks entries up without reading the file again. An entry whose value i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -87,7 +88,11 @@ def open_caption_index(path: str | Path, *, cache_dir: str | Path | None = None)
     index = build_caption_index(path)
     if cached is not None:
         arrays = {"ids": index._ids, "offsets": index._offsets, "lengths": index._lengths}
-        atomic_write(cached, lambda f: np.savez(f, stamp=stamp, path=np.array(str(path)), **arrays))
+        # a full or read-only workspace: the index still works, and is rebuilt next run
+        with contextlib.suppress(OSError):
+            atomic_write(
+                cached, lambda f: np.savez(f, stamp=stamp, path=np.array(str(path)), **arrays)
+            )
     return index
 
 
