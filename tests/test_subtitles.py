@@ -439,3 +439,13 @@ def test_srt_cues_without_blank_lines_between_them(tmp_path):
     srt = "1\n00:00:01,000 --> 00:00:02,000\none\n2\n00:00:02,000 --> 00:00:03,000\ntwo\n"
     cues = read_subtitles(write(tmp_path, "tight.srt", srt))
     assert [(c.start, c.text) for c in cues] == [(1.0, "one"), (2.0, "two")]
+
+
+def test_word_times_survive_cleaning_of_whisper_style_cues():
+    from aligner.subtitles import Word, normalize_cues
+
+    words = (Word(0.5, "[Music]"), Word(1.0, "now"), Word(1.4, "stir"), Word(1.9, "it."))
+    (cue,) = normalize_cues([Cue(0.5, 2.5, "[Music]  now stir it.", words)], "asr")
+    assert cue.text == "now stir it." and [(w.start, w.text) for w in cue.words] == [
+        (1.0, "now"), (1.4, "stir"), (1.9, "it."),
+    ]  # fmt: skip

@@ -130,9 +130,20 @@ def _fix_times(cue: Cue, counts: dict[str, int]) -> Cue | None:
         start, end = end, start
     if (start, end, text) == (cue.start, cue.end, cue.text):
         return cue
-    words = cue.words if text == cue.text else ()  # labels removed: the word times no longer fit
-    words = tuple(Word(max(0.0, w.start), w.text) for w in words if math.isfinite(w.start))
-    return Cue(start, end, text, words)
+    return Cue(start, end, text, _words_for(cue.words, text))
+
+
+def _words_for(words: tuple[Word, ...], text: str) -> tuple[Word, ...]:
+    """The cue's word times, cleaned like its text; () when they no longer match the text
+    (a label spanning several timed words, say)."""
+    if not words:
+        return ()
+    kept = []
+    for word in words:
+        clean = clean_text(word.text, markup=False)
+        if clean and math.isfinite(word.start):
+            kept.extend(Word(max(0.0, word.start), part) for part in clean.split())
+    return tuple(kept) if [w.text for w in kept] == text.split() else ()
 
 
 def clamp_to_duration(
