@@ -70,13 +70,26 @@ def _add_ingest(sub) -> None:
     )
     p.add_argument("--asr", action=argparse.BooleanOptionalAction, default=False,
                    help="transcribe videos without subtitles with Whisper (default: off)")  # fmt: skip
+    _add_sentences_as_cues(p)
     p.set_defaults(run=_run_ingest)
+
+
+def _add_sentences_as_cues(p) -> None:
+    p.add_argument("--sentences-as-cues", action="store_true",
+                   help="each subtitle cue is one sentence (e.g. unpunctuated HTM-Align texts):"
+                        " never merge cues")  # fmt: skip
+
+
+def _sentencify_params(args):
+    from aligner.sentencify import SentencifyParams
+
+    return SentencifyParams(already_sentences=True if args.sentences_as_cues else None)
 
 
 def _run_ingest(args) -> int:
     from aligner.ingest import ingest_dataset
 
-    summary = ingest_dataset(_workspace(args), asr=args.asr)
+    summary = ingest_dataset(_workspace(args), asr=args.asr, params=_sentencify_params(args))
     print(summary)
     return 0
 
@@ -177,6 +190,7 @@ def _add_auto_align(sub) -> None:
                    help="visual backbones (default: builtin)")  # fmt: skip
     p.add_argument("--text", default=None, metavar="NAME", help="text encoder (default: minilm)")
     p.add_argument("--epochs", type=int, default=None, metavar="N", help="training epochs")
+    _add_sentences_as_cues(p)
     p.set_defaults(run=_run_auto_align)
 
 
@@ -186,7 +200,7 @@ def _run_auto_align(args) -> int:
     summary = auto_align(
         _workspace(args), checkpoint=args.checkpoint, asr=args.asr, asr_model=args.asr_model,
         write_subtitles=args.write_subtitles, visual=args.visual, text=args.text,
-        epochs=args.epochs,
+        epochs=args.epochs, sentences=_sentencify_params(args),
     )  # fmt: skip
     print(summary)
     return 0

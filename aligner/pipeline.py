@@ -53,6 +53,7 @@ class AutoAlignOptions:
     epochs: int | None = None
     seed: int = 0
     baselines: bool = True  # also predict with the stage-1 checkpoint (evaluate's baseline)
+    sentences: Any = None  # aligner.sentencify.SentencifyParams for ingest (None: defaults)
 
 
 @dataclass(frozen=True)
@@ -141,13 +142,15 @@ def auto_align(
     seed: int = 0,
     baselines: bool = True,
     progress: bool | None = None,
+    sentences: Any = None,
 ) -> AutoAlignSummary:
     """Run every stage on `ws.dataset`; each skips what is stored and up to date.
 
-    `progress`: the overall display on stderr (None: only on a terminal)."""
+    `progress`: the overall display on stderr (None: only on a terminal); `sentences`: the
+    `SentencifyParams` ingest uses (e.g. `already_sentences=True` for `--sentences-as-cues`)."""
     opts = AutoAlignOptions(
         str(Path(checkpoint).resolve()) if checkpoint else None, asr, asr_model, write_subtitles,
-        tuple(visual) if visual else None, text, epochs, seed, baselines,
+        tuple(visual) if visual else None, text, epochs, seed, baselines, sentences,
     )  # fmt: skip
     if opts.checkpoint and not Path(opts.checkpoint).is_file():
         raise AlignerError(f"{checkpoint}: checkpoint not found")
@@ -175,7 +178,9 @@ def _run_stages(ws: Workspace, opts: AutoAlignOptions, display: StageProgress) -
 
     bars, visual = display.inner, list(opts.visual) if opts.visual else None
     with display.stage("ingest") as note:
-        ingested = ingest_dataset(ws, asr=opts.asr, asr_model=opts.asr_model, progress=bars)
+        ingested = ingest_dataset(
+            ws, asr=opts.asr, asr_model=opts.asr_model, params=opts.sentences, progress=bars
+        )
         note(ingested)
         display.postfix(f"{ingested.ok}/{ingested.videos} videos with sentences")
         if opts.write_subtitles:
