@@ -53,4 +53,7 @@ def main() -> None:
     RENDERERS[page]()
 
 
-main()
+# Streamlit runs this file as "__main__"; a multiprocessing spawn child that re-imports it
+# (as "__mp_main__", e.g. a feature worker started after AppTest ran in the same process) must not
+if __name__ == "__main__":
+    main()
