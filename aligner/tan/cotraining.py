@@ -14,7 +14,9 @@ from aligner.tan.model import TAN
 
 PEAK_BOX_S = 10  # seconds: a sentence is confident when its probability gathers in such a box
 EXCLUSION_TAU = 0.07  # TAN's temperature between the softmax over sentences and over time
-BACKGROUND_LOW, BACKGROUND_HIGH = 0.3, 0.7  # background mass -> alignability pseudo-label 1 / 0
+# alignability pseudo-labels by the rank of a sentence's best similarity within the batch:
+# the top share is taken as alignable, the bottom share as not, the middle stays unknown
+ALIGN_TOP_SHARE, ALIGN_BOTTOM_SHARE = 0.5, 0.25
 
 
 @dataclass
@@ -55,9 +57,9 @@ def pseudo_labels(
 
     Windows: each branch's best box of the ASR span's length; IoU >= `agree_iou` -> union.
     Confidence (which sentences the MIL-NCE keeps): the probability mass of each branch's best
-    `PEAK_BOX_S` box, joint + dual. Alignability: a sentence whose probability over time
-    (fused branches) lies mostly on background seconds (the recurring talking head) names
-    nothing shown: 0 above `BACKGROUND_HIGH`, 1 below `BACKGROUND_LOW`, unknown between;
+    `PEAK_BOX_S` box, joint + dual. Alignability (TAN: from the branches' max-similarity
+    ranks): the `ALIGN_TOP_SHARE` of the batch's sentences with the highest best similarity
+    (joint + dual) -> 1, the `ALIGN_BOTTOM_SHARE` with the lowest -> 0, unknown between;
     curators' labels override."""
     span, real = batch.span, ~batch.text_pad
     prob_j, prob_d = two_way_prob(joint_sim, batch), two_way_prob(dual_sim, batch)
@@ -73,10 +75,10 @@ def pseudo_labels(
     mass = best_windows(prob_j, box, batch)[1] + best_windows(prob_d, box, batch)[1]
     confident = _top_share(mass, batch.text_pad, cfg.confident_fraction)
     fused = ((joint_sim + dual_sim) / 2).masked_fill(batch.video_pad[:, None, :], NEG)
-    on_background = (fused.softmax(2) * batch.background[:, None, :]).sum(2)  # (B, K)
+    best = fused.amax(2)  # (B, K)
     align = torch.full(span.shape, float("nan"))
-    align[(on_background < BACKGROUND_LOW) & real] = 1.0
-    align[(on_background > BACKGROUND_HIGH) & real] = 0.0
+    align[_top_share(best, batch.text_pad, ALIGN_TOP_SHARE)] = 1.0
+    align[_top_share(-best, batch.text_pad, ALIGN_BOTTOM_SHARE)] = 0.0
     align = torch.where(batch.human, batch.align_label, align)
     return PseudoLabels(target, (confident | batch.human) & real, align)
 

@@ -8,16 +8,23 @@ the K x T matrix is the mean over the windows that saw it (cells no window saw g
 of a training window stretched to its length.
 
 Per sentence, from the similarity `(joint + dual) / 2` (TAN's eval fuses both branches):
-- peak: the index t of the most similar second (the feature covering [t, t + 1) s);
+- peak: the index t of the second with the best similarity plus the ASR prior
+  (`asr_prior`: a heavy-tailed Cauchy log-density around the ASR midpoint, `PRIOR_WEIGHT`
+  logit units at `PRIOR_SCALE_S`): where the narration was said is evidence too, and it picks
+  the right one of several seconds that look alike (a thing shown twice, a recurring scene);
 - start/end: the contiguous run of seconds around the peak whose similarity stays within
   `SPAN_DROP` (= ln 2, i.e. a softmax probability over time of at least half the peak's) of the
   peak; start = first second, end = last second + 1, so at least 1 s;
-- alignability: the mean of the alignability head's probability (joint text tokens, logits
-  averaged over windows) and the share of the sentence's softmax-over-time probability that
-  lies off the background seconds (`background_seconds`: the look that recurs through the
-  video, i.e. the talking head); the head learns from that same signal during training;
+- alignability: a calibrated probability (`calibrated`, a fixed logistic map fitted on the
+  quality suite's development families) of the sentence's best prior-weighted similarity,
+  taken relative to the video's median sentence (`alignability_score`): what a sentence
+  names is shown when it matches some second much better than the video's typical sentence;
 - dual_alignability / dual_peak: the same from the dual encoder alone (the review app ranks
   doubtful sentences where the branches disagree).
+
+The alignability head (joint text tokens) is trained and its probability kept as `head`; the
+quality suite found the similarity-based score better on every family (see
+benchmarks/results/quality.json).
 """
 
 from __future__ import annotations
@@ -31,13 +38,18 @@ from pathlib import Path
 import numpy as np
 
 from aligner.errors import AlignerError
-from aligner.tan.background import background_mass, background_seconds
 
 STRIDE_S = 16  # seconds between windows (TAN: a quarter of the 64 s window)
 SENTENCE_MARGIN_S = 64.0  # a sentence may be shown this many seconds before / after its ASR
 SPAN_DROP = math.log(2)  # start/end: similarity within ln 2 of the peak (prob >= half)
 WINDOWS_PER_FORWARD = 32  # windows batched into one forward pass
 SIMILARITY_DIR = "similarity"
+PRIOR_WEIGHT = 1.0  # logit units (cosine / tau) the ASR prior takes off at PRIOR_SCALE_S ...
+PRIOR_SCALE_S = 10.0  # ... seconds from the ASR midpoint (Cauchy: ln(1 + (d / scale)^2))
+# calibration of the alignability score (cosine units): p = sigmoid(scale * (score - centre)),
+# a logistic fit on the quality suite's development folders (all four families pooled;
+# leave-one-family-out ECE 0.07-0.13, see benchmarks/results/quality.json)
+ALIGN_SCALE, ALIGN_CENTRE = 8.75, -0.123
 MODES = ("window", "global")
 
 
@@ -49,7 +61,8 @@ class VideoPrediction:
     dual_sim: np.ndarray
     head: np.ndarray  # (K,) probability from the alignability head (joint text tokens)
     dual_head: np.ndarray  # (K,) the same head on the dual text tokens
-    background: np.ndarray  # (T,) bool, `background_seconds`
+    asr_mid: np.ndarray  # (K,) seconds: the middle of each sentence's ASR span (the prior)
+    temperature: float = 0.07  # tau of the similarities (cosine = sim * tau)
 
     @property
     def sim(self) -> np.ndarray:
@@ -57,20 +70,48 @@ class VideoPrediction:
         return (self.joint_sim + self.dual_sim) / 2
 
     @property
+    def prior(self) -> np.ndarray:
+        """`(K, T)` ASR prior in logit units, added to a similarity to pick the peak."""
+        return asr_prior(self.sim.shape[1], self.asr_mid)
+
+    @property
     def alignability(self) -> np.ndarray:
-        """`(K,)`: the head's probability averaged with the share of the sentence's probability
-        over time that is off the background (what it matches is shown, not the talking head)."""
-        return (self.head + 1.0 - background_mass(self.sim, self.background)) / 2
+        """`(K,)` calibrated probability that the sentence is shown (fused branches)."""
+        return calibrated(alignability_score(self.sim + self.prior, self.temperature))
 
     @property
     def dual_alignability(self) -> np.ndarray:
-        return (self.dual_head + 1.0 - background_mass(self.dual_sim, self.background)) / 2
+        return calibrated(alignability_score(self.dual_sim + self.prior, self.temperature))
 
 
-def peak_interval(row: np.ndarray, drop: float = SPAN_DROP) -> tuple[int, int, int]:
-    """`(peak, start, end)` seconds for one similarity row `(T,)`: the contiguous run around the
-    argmax where `row >= row[peak] - drop`; end is exclusive (last second + 1)."""
-    peak = int(np.argmax(row))
+def asr_prior(t: int, asr_mid: np.ndarray) -> np.ndarray:
+    """`(K, T)`: -PRIOR_WEIGHT * ln(1 + (d / PRIOR_SCALE_S)^2), d = seconds from second t's
+    centre to the ASR midpoint (a Cauchy log-density: narration is mostly near what it names,
+    sometimes far)."""
+    d = np.arange(t)[None] + 0.5 - np.asarray(asr_mid, np.float64)[:, None]
+    return -PRIOR_WEIGHT * np.log1p((d / PRIOR_SCALE_S) ** 2)
+
+
+def alignability_score(weighted: np.ndarray, temperature: float) -> np.ndarray:
+    """`(K,)` raw alignability in cosine units from a prior-weighted similarity `(K, T)`: the
+    sentence's best value minus the video's median sentence's best value (a video whose
+    features match everything a little better shifts no sentence)."""
+    best = weighted.max(axis=1) * temperature if weighted.shape[1] else np.zeros(len(weighted))
+    return best - (np.median(best) if len(best) else 0.0)
+
+
+def calibrated(score: np.ndarray) -> np.ndarray:
+    """The fixed logistic map from `alignability_score` to a probability."""
+    return _sigmoid(ALIGN_SCALE * (np.asarray(score, np.float64) - ALIGN_CENTRE))
+
+
+def peak_interval(
+    row: np.ndarray, drop: float = SPAN_DROP, prior: np.ndarray | None = None
+) -> tuple[int, int, int]:
+    """`(peak, start, end)` seconds for one similarity row `(T,)`: the peak is the argmax of
+    `row + prior` (of `row` without a prior), the interval the contiguous run around it where
+    `row >= row[peak] - drop`; end is exclusive (last second + 1)."""
+    peak = int(np.argmax(row if prior is None else row + prior))
     low = row < row[peak] - drop
     left = np.flatnonzero(low[:peak])
     right = np.flatnonzero(low[peak + 1 :])
@@ -82,10 +123,10 @@ def peak_interval(row: np.ndarray, drop: float = SPAN_DROP) -> tuple[int, int, i
 def sentence_rows(pred: VideoPrediction) -> list[dict[str, float]]:
     """One dict per sentence with the `predictions` columns (except `sentence_id`)."""
     rows = []
-    fused, dual = pred.sim, pred.dual_sim
+    fused, dual, prior = pred.sim, pred.dual_sim, pred.prior
     alignability, dual_alignability = pred.alignability, pred.dual_alignability
     for k in range(fused.shape[0]):
-        peak, start, end = peak_interval(fused[k])
+        peak, start, end = peak_interval(fused[k], prior=prior[k])
         rows.append(
             {
                 "alignability": float(alignability[k]),
@@ -93,7 +134,7 @@ def sentence_rows(pred: VideoPrediction) -> list[dict[str, float]]:
                 "end": float(end),
                 "peak": float(peak),
                 "dual_alignability": float(dual_alignability[k]),
-                "dual_peak": float(np.argmax(dual[k])),
+                "dual_peak": float(np.argmax(dual[k] + prior[k])),
             }
         )
     return rows
@@ -120,13 +161,14 @@ def predict_video(
     k = len(text)
     if k == 0 or t == 0:
         empty = np.zeros((k, t), np.float32)
-        return VideoPrediction(empty, empty.copy(), np.zeros(k), np.zeros(k), np.zeros(t, bool))
+        return VideoPrediction(empty, empty.copy(), np.zeros(k), np.zeros(k), np.zeros(k))
     with torch.no_grad():
         if mode == "global":
             pred = _predict_global(model, video, np.asarray(text, np.float32))
         else:
             pred = _predict_windows(model, video, np.asarray(text, np.float32), start, end)
-    pred.background = background_seconds(video)
+    pred.asr_mid = (np.asarray(start, np.float64) + np.asarray(end, np.float64)) / 2
+    pred.temperature = model.cfg.temperature
     return pred
 
 
@@ -175,7 +217,7 @@ def _predict_windows(model, video, text, start, end) -> VideoPrediction:
         dual_sim.astype(np.float32),
         _sigmoid(logit_sum / seen),
         _sigmoid(dual_logit_sum / seen),
-        np.zeros(t, bool),
+        np.zeros(k),
     )
 
 
@@ -190,7 +232,7 @@ def _predict_global(model, video, text) -> VideoPrediction:
         dual.astype(np.float32),
         _sigmoid(out.align_logit[0].numpy()),
         _sigmoid(out.dual_align_logit[0].numpy()),
-        np.zeros(t, bool),
+        np.zeros(len(text)),
     )
 
 
