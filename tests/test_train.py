@@ -76,7 +76,7 @@ def _batch_for(pos: torch.Tensor) -> Batch:
     return Batch([torch.zeros(b, t, 1)], torch.zeros(b, k, 1),
                  torch.zeros(b, t, dtype=torch.bool), torch.zeros(b, k, dtype=torch.bool),
                  pos, torch.ones(b, k, dtype=torch.long), torch.zeros(b, k, dtype=torch.bool),
-                 torch.full((b, k), float("nan")))  # fmt: skip
+                 torch.full((b, k), float("nan")), torch.full((b, k), t / 2))  # fmt: skip
 
 
 def test_mil_nce_prefers_aligned_embeddings_and_uses_cross_video_negatives():
@@ -213,13 +213,9 @@ def test_a_stage_stops_when_the_held_out_error_stops_improving():
     cfg = TrainConfig(stage1_epochs=10, stage2_epochs=10, lr=0.0, patience=2, min_batches=2,
                       min_epoch_share=0.0, val_fraction=0.25)  # fmt: skip
     result = train_items(items, SPEC, config=TINY, train_config=cfg, progress=False)
-    stage1 = [h for h in result.history if h["stage"] == 1]
-    assert len(stage1) == 1 + cfg.patience < 10
-    # co-training has to beat stage 1's held-out error to keep its weights: it never does here
-    stage2 = [h for h in result.history if h["stage"] == 2]
-    assert len(stage2) == cfg.patience
-    for key, value in result.model.state_dict().items():
-        assert torch.equal(value, result.stage1_state[key]), key
+    for stage in (1, 2):
+        epochs = [h for h in result.history if h["stage"] == stage]
+        assert len(epochs) == 1 + cfg.patience < 10
     no_val = train_items(items, SPEC, config=TINY, progress=False,
                          train_config=TrainConfig(stage1_epochs=3, stage2_epochs=1, lr=0.0,
                                                   min_batches=2, val_fraction=0))  # fmt: skip

@@ -51,6 +51,7 @@ class Batch:
     span: torch.Tensor  # (B, K) long: ASR span length in seconds (>= 1), for co-training
     human: torch.Tensor  # (B, K) bool: a curator decided this sentence
     align_label: torch.Tensor  # (B, K) float: the curator's alignability, nan when none
+    asr_mid: torch.Tensor  # (B, K) float: ASR midpoint, seconds from the window's start
 
 
 def sentence_windows(item: VideoItem, margin: float) -> tuple[np.ndarray, np.ndarray]:
@@ -86,6 +87,7 @@ def make_window(
         "span": np.minimum(span, length),
         "human": ~np.isnan(item.label_alignable[rows]),
         "align_label": item.label_alignable[rows],
+        "asr_mid": mid[rows] - t0,
     }
 
 
@@ -101,6 +103,7 @@ def collate(windows: Sequence[dict[str, Any]]) -> Batch:
     target = torch.zeros(b, k, t, dtype=torch.bool)
     span, human = torch.ones(b, k, dtype=torch.long), torch.zeros(b, k, dtype=torch.bool)
     align_label = torch.full((b, k), float("nan"))
+    asr_mid = torch.zeros(b, k)
     for i, w in enumerate(windows):
         ti, ki = len(w["video"][0]), len(w["text"])
         for j, v in enumerate(w["video"]):
@@ -113,7 +116,8 @@ def collate(windows: Sequence[dict[str, Any]]) -> Batch:
             span[i, :ki] = torch.from_numpy(w["span"])
             human[i, :ki] = torch.from_numpy(w["human"])
             align_label[i, :ki] = torch.from_numpy(w["align_label"].astype(np.float32))
-    return Batch(video, text, video_pad, text_pad, target, span, human, align_label)
+            asr_mid[i, :ki] = torch.from_numpy(w["asr_mid"].astype(np.float32))
+    return Batch(video, text, video_pad, text_pad, target, span, human, align_label, asr_mid)
 
 
 def epoch_batches(

@@ -91,6 +91,8 @@ class TrainConfig:
     grad_clip: float = 1.0
     ema_momentum: float = 0.999
     agree_iou: float = 0.5  # joint and dual windows agree at this IoU
+    teacher_prior: bool = True  # the teacher's windows weigh in the ASR prior (as inference)
+    exclusion: bool = True  # TAN's "a second shows one sentence" softmax in the teacher
     confident_fraction: float = 0.5  # stage 2 trains on this most-confident share of sentences
     video_loss_weight: float = 0.5
     align_loss_weight: float = 1.0

@@ -38,14 +38,16 @@ from pathlib import Path
 import numpy as np
 
 from aligner.errors import AlignerError
+from aligner.tan.prior import PRIOR_SCALE_S, PRIOR_WEIGHT, asr_prior
+
+__all__ = ["PRIOR_SCALE_S", "PRIOR_WEIGHT", "VideoPrediction", "asr_prior", "peak_interval",
+           "predict_video", "sentence_rows"]  # fmt: skip
 
 STRIDE_S = 16  # seconds between windows (TAN: a quarter of the 64 s window)
 SENTENCE_MARGIN_S = 64.0  # a sentence may be shown this many seconds before / after its ASR
 SPAN_DROP = math.log(2)  # start/end: similarity within ln 2 of the peak (prob >= half)
 WINDOWS_PER_FORWARD = 32  # windows batched into one forward pass
 SIMILARITY_DIR = "similarity"
-PRIOR_WEIGHT = 1.0  # logit units (cosine / tau) the ASR prior takes off at PRIOR_SCALE_S ...
-PRIOR_SCALE_S = 10.0  # ... seconds from the ASR midpoint (Cauchy: ln(1 + (d / scale)^2))
 # calibration of the alignability score (cosine units): p = sigmoid(scale * (score - centre)),
 # a logistic fit on the quality suite's development folders (all four families pooled;
 # leave-one-family-out ECE 0.07-0.13, see benchmarks/results/quality.json)
@@ -82,14 +84,6 @@ class VideoPrediction:
     @property
     def dual_alignability(self) -> np.ndarray:
         return calibrated(alignability_score(self.dual_sim + self.prior, self.temperature))
-
-
-def asr_prior(t: int, asr_mid: np.ndarray) -> np.ndarray:
-    """`(K, T)`: -PRIOR_WEIGHT * ln(1 + (d / PRIOR_SCALE_S)^2), d = seconds from second t's
-    centre to the ASR midpoint (a Cauchy log-density: narration is mostly near what it names,
-    sometimes far)."""
-    d = np.arange(t)[None] + 0.5 - np.asarray(asr_mid, np.float64)[:, None]
-    return -PRIOR_WEIGHT * np.log1p((d / PRIOR_SCALE_S) ** 2)
 
 
 def alignability_score(weighted: np.ndarray, temperature: float) -> np.ndarray:

@@ -228,11 +228,23 @@ def main(argv: list[str] | None = None) -> int:
         keep["meets_target"] = gain >= TARGET_GAIN and (row["final"]["roc_auc"] or 0) >= TARGET_AUC
         result["families"][fam] = keep
     if args.fit_calibration:
+        from scipy.special import expit
+
         dev = run_all(families, DEV_SEED, args.workers, overrides)
         print("development folders:")
         print_table(dev)
+        result["development"] = {f: {k: v for k, v in row.items() if isinstance(v, dict)}
+                                 for f, row in dev.items()}  # fmt: skip
         result["calibration"] = calibration_check(dev, report)
         print(json.dumps(result["calibration"], indent=1))
+        # the map fitted on the development folders, applied to the report folders: what
+        # shipping it (infer.ALIGN_SCALE / ALIGN_CENTRE) gives
+        fit = result["calibration"]["fit_on_dev"]
+        result["reliability_in_effect"] = rel
+        rel = {f: reliability(expit(fit["scale"] * (np.asarray(report[f]["raw_scores"])
+                                                    - fit["centre"])), report[f]["labels"])
+               for f in report}  # fmt: skip
+        result["reliability"] = rel
     for fam, r in rel.items():
         print(f"{fam}: ECE {r['ece']:.3f}")
     out = Path(args.out)
