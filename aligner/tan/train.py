@@ -13,11 +13,10 @@ teacher's probability over time gathers in one 10 s box, joint + dual).
 
 Alignability BCE (both stages; stage 1 labels with the model itself, stage 2 with the teacher):
 TAN's rank rule: the half of a batch's sentences with the best max-similarity (joint + dual)
--> 1, the quarter with the worst -> 0. (The head is kept for its own view; what a prediction
-reports as alignability is the calibrated similarity score of `infer`, which the quality suite
-found better on every family. An earlier rule, "a sentence matching the look that recurs
-through the video is not alignable", held only where that look is a talking head; where a
-workspace recurs it marked the steps themselves.)
+-> 1, the quarter with the worst -> 0. (A prediction's alignability combines the head with the
+similarity score, see `infer`; each alone ranked worse on the quality suite. An earlier
+rule, "a sentence matching the look that recurs through the video is not alignable", held only
+where that look is a talking head; where a workspace recurs it marked the steps themselves.)
 
 Early stopping: on held-out videos, the share of sentences whose most similar second lies more
 than 5 s from their target window; judged in the second half of each stage only.

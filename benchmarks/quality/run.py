@@ -100,7 +100,7 @@ def _raw_scores(data, preds) -> list[float]:
 
     out = []
     for truth, p in zip(data.truth, preds, strict=True):
-        raw = alignability_score(p.sim + p.prior, p.temperature)
+        raw = alignability_score(p.sim + p.prior, p.temperature, p.head)
         out += [float(s) for s, t in zip(raw, truth, strict=True) if not np.isnan(t[0])]
     return out
 
