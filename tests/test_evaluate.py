@@ -343,4 +343,6 @@ def test_model_trained_on_a_generated_folder_beats_the_asr_timestamps_there(gene
     report = evaluate_dataset(ws)
     assert report["n_matched"] == report["n_sentences"]
     assert report["r_at_1"] >= report["baselines"]["asr"]["r_at_1"] + 0.1
-    assert report["roc_auc"] >= 0.8
+    # alignability is learned, no longer the generator-specific "talking head" rule: on 12
+    # videos it ranks well above chance (0.5), not near-perfectly (the quality suite: ~0.9 on 24)
+    assert report["roc_auc"] >= 0.7
