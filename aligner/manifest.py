@@ -50,10 +50,11 @@ def howto100m_manifest(list_file: Path, dataset: Path, *, features: str) -> list
     from aligner.subtitles import cues_from_json, normalize_cues
 
     dataset = Path(dataset)
-    captions = load_caption_json(dataset, warn=_warn)
+    video_ids = read_video_list(list_file)
+    captions = load_caption_json(dataset, set(video_ids), warn=_warn)
     backbone = PrecomputedBackbone(features.removeprefix("precomputed:"), dataset)
     out = []
-    for video_id in read_video_list(list_file):
+    for video_id in video_ids:
         try:
             entry = captions.get(video_id)
             if entry is None:

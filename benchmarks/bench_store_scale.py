@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from aligner.store import Store  # noqa: E402
+from tests.demo_data import fill_benchmark_rows  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "store_scale.json"
 REPEATS = 5
@@ -53,7 +54,7 @@ def _once(fn) -> tuple[float, object]:
 def measure(root: Path, n: int) -> dict:
     db = root / "aligner.duckdb"
     with Store(db) as store:
-        fill_s, run_id = _once(lambda: store.fill_benchmark_rows(n, per_video=PER_VIDEO))
+        fill_s, run_id = _once(lambda: fill_benchmark_rows(store, n, per_video=PER_VIDEO))
         first_s, _ = _once(lambda: store.review_queue(run_id, limit=50))
         queue_s = _median(lambda: store.review_queue(run_id, limit=50))
         top50_s = _median(lambda: store.query(

@@ -126,7 +126,7 @@ def scaled(ws, ray_checkpoint, broken_video, ray_local):
 def test_ray_pipeline_equals_local_auto_align(ws, ray_checkpoint, scaled, capsys):
     from aligner.cli import main
     from aligner.pipeline import auto_align
-    from aligner.tan.infer import load_similarity
+    from aligner.similarity import load_similarity
 
     _, out, summary = scaled
     assert summary.videos == 8 and summary.run == summary.shards == 2

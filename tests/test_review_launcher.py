@@ -25,7 +25,7 @@ USAGE_STATS_OFF = "--browser.gatherUsageStats=false"
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Path:
     require("streamlit", "'aligner[ui]'")
-    from aligner.ui.demo_data import make_demo_dataset
+    from tests.demo_data import make_demo_dataset
 
     root = tmp_path_factory.mktemp("launch") / "demo"
     make_demo_dataset(root, n_videos=1, duration_s=10.0, sentences_per_video=2)

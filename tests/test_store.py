@@ -120,7 +120,8 @@ def test_a_store_of_an_older_schema_is_migrated_and_keeps_its_rows(tmp_path):
     db = tmp_path / "old.duckdb"
     _old_store(db, {1})  # before the review doubt cache (migration 20)
     with Store(db, read_only=True) as store:  # a reader does not migrate, and need not
-        assert store.pending_migrations() == [20] and len(store.sentences("v")) == 2
+        later = sorted(m.version for m in MIGRATIONS if m.version != 1)
+        assert store.pending_migrations() == later and len(store.sentences("v")) == 2
     with Store(db) as store:
         assert store.schema_version() == max(m.version for m in MIGRATIONS)
         assert [s.text for s in store.sentences("v")] == ["crack the eggs", "whisk them"]

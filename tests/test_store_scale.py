@@ -15,6 +15,7 @@ import pytest
 from aligner.export import ExportFilters, export_dataset
 from aligner.store import Store
 from aligner.workspace import open_workspace
+from tests.demo_data import fill_benchmark_rows
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def ws(tmp_path):
     """A store with 3 videos x 40 sentences, a finished run, and one label of every kind."""
     ws = open_workspace(tmp_path)
     with Store(ws.db_path) as store:
-        store.fill_benchmark_rows(120, per_video=40)
+        fill_benchmark_rows(store, 120, per_video=40)
         ids = [s.sentence_id for s in store.sentences()]
         store.record_decision(ids[0], action="accept", curator="ana")
         store.record_decision(ids[1], action="correct", curator="ana", start=2.5, end=7.25)

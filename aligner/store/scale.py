@@ -115,7 +115,8 @@ def _quoted(path: Path) -> str:
 # Parameter: $run_id.
 _EXPORT_RECORD_SQL = """
 WITH j AS (
-  SELECT s.sentence_id, s.video_id, s.idx, s.text, s.start AS asr_start, s."end" AS asr_end,
+  SELECT s.sentence_id, s.video_id, s.idx, coalesce(te.text, s.text) AS text, s.text AS asr_text,
+         s.start AS asr_start, s."end" AS asr_end,
          p.alignability AS pred_alignability, p.start AS pred_start, p."end" AS pred_end,
          p.peak AS pred_peak, l.status AS label_status, l.alignable AS label_alignable,
          l.start AS label_start, l."end" AS label_end, l.reason AS label_reason, l.curator,
@@ -126,6 +127,11 @@ WITH j AS (
   JOIN videos v ON v.video_id = s.video_id AND v.status = 'ok'
   LEFT JOIN predictions p ON p.sentence_id = s.sentence_id AND p.run_id = $run_id
   LEFT JOIN labels l ON l.sentence_id = s.sentence_id
+  -- a curator's fixed words (the newest edit); splits and merges are applied only by the
+  -- row-by-row export (aligner.store.edits.apply_structure), not in this one-COPY export
+  LEFT JOIN (SELECT sentence_id, after_text AS text FROM text_edits
+             QUALIFY row_number() OVER (PARTITION BY sentence_id ORDER BY edit_id DESC) = 1) te
+         ON te.sentence_id = s.sentence_id
 ), a AS (
   SELECT *,
          CASE source WHEN 'curator' THEN label_alignable
@@ -147,7 +153,7 @@ WITH j AS (
 )
 SELECT video_id, idx, sentence_id, text, round(final_start, 3) AS start,
        round(final_end, 3) AS "end", alignable, round(alignability, 4) AS alignability, source,
-       round(asr_start, 3) AS asr_start, round(asr_end, 3) AS asr_end,
+       asr_text, round(asr_start, 3) AS asr_start, round(asr_end, 3) AS asr_end,
        round(pred_start, 3) AS pred_start, round(pred_end, 3) AS pred_end,
        round(pred_peak, 3) AS pred_peak, round(pred_alignability, 4) AS pred_alignability,
        CASE WHEN pred_alignability IS NOT NULL THEN $run_id END AS run_id, label_status, label_reason,
