@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from aligner.errors import AlignerError
 from aligner.features.text import DEFAULT_TEXT
 from aligner.features.visual import DEFAULT_VISUAL
+from aligner.tan import aux_losses
 from aligner.tan.batching import Batch, VideoItem, epoch_batches, fixed_batches, split_videos
 from aligner.tan.checkpoints import default_checkpoint, save_checkpoint, stage1_sibling
 from aligner.tan.config import FeatureSpec, TANConfig, TrainConfig
@@ -93,6 +94,7 @@ def train_items(
     train_config: TrainConfig | None = None,
     seed: int = 0,
     progress: bool = True,
+    entity_prompts=None,
 ) -> TrainResult:
     """Train stage 1 then stage 2 on `items`; deterministic for a given seed."""
     cfg, tcfg = config or TANConfig(), train_config or TrainConfig()
@@ -102,6 +104,7 @@ def train_items(
         rng = np.random.default_rng(seed)
         train, val = split_videos(items, tcfg, rng)
         model = build_model(cfg, spec)
+        aux_losses.attach(model, entity_prompts)  # used only when an auxiliary weight is > 0
         history: list[dict[str, float]] = []
         _run_stage(model, None, train, val, tcfg, rng, 1, history, progress)
         stage1_state = _snapshot(model)
@@ -247,10 +250,10 @@ def train_dataset(
         params = {"train": asdict(tcfg), "model": asdict(config or TANConfig()), "seed": seed,
                   "features": spec.to_dict()}  # fmt: skip
         run_id = store.start_run("train", model="tan", params=params)
+        prompts = aux_losses.prepare(ws, store, items, spec, tcfg)
         try:
-            result = train_items(
-                items, spec, config=config, train_config=tcfg, seed=seed, progress=progress
-            )
+            result = train_items(items, spec, config=config, train_config=tcfg, seed=seed,
+                                 progress=progress, entity_prompts=prompts)  # fmt: skip
         except BaseException:
             store.finish_run(run_id, status="failed")
             raise
