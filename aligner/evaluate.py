@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from aligner.errors import AlignerError, InputError
+from aligner.retrieval import evaluate_retrieval, format_retrieval
 
 GROUND_TRUTH_FILE = Path("annotations") / "htm_align.json"
 LABELS = "labels"  # --ground-truth value selecting the curators' labels
@@ -181,6 +182,7 @@ def evaluate_dataset(
         stage1 = _rows_by_sentence(store.predictions(stage1_run["run_id"])) if stage1_run else {}
         asr = {s.sentence_id: {"peak": (s.start + s.end) / 2, "alignability": 0.5}
                for s in store.sentences()}  # fmt: skip
+        retrieval = evaluate_retrieval(ws, truths, run, store)  # text -> moment Recall@K
     report: dict[str, Any] = {
         **score(truths, model),
         "run_id": run["run_id"],
@@ -194,6 +196,7 @@ def evaluate_dataset(
         "asr": score(truths, asr),
         "dual": score(truths, model, peak="dual_peak", align="dual_alignability"),
     }
+    report["retrieval"] = retrieval
     if stage1_run:
         report["baselines"]["tan_stage1"] = {
             **score(truths, stage1),
@@ -230,6 +233,8 @@ def format_report(report: dict[str, Any]) -> str:
     for key, label in names.items():
         if key in report["baselines"]:
             lines.append(_line(label, report["baselines"][key]))
+    if report.get("retrieval", {}).get("n_queries"):
+        lines.append(format_retrieval(report["retrieval"]))
     return "\n".join(lines)
 
 

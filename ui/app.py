@@ -6,9 +6,10 @@ Asks for the curator's name once per session, then shows the Queue, Review or St
 from __future__ import annotations
 
 import streamlit as st
-from aligner.ui import queue_page, review_page, state, stats_page
+from aligner.ui import queue_page, review_page, search_page, state, stats_page
 
 RENDERERS = {"Queue": queue_page.render, "Review": review_page.render, "Stats": stats_page.render}
+RENDERERS["Search"] = search_page.render  # issue 15
 
 
 def _ask_curator() -> None:
@@ -30,7 +31,7 @@ def _sidebar() -> str:
         if st.button("Change name", key="logout"):
             st.session_state.pop("curator", None)
             st.rerun()
-        page = st.radio("Page", state.PAGES, key="page")
+        page = st.radio("Page", list(RENDERERS), key="page")
         st.text(f"Dataset: {state.dataset_path().name}")
     return page
 
