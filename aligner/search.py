@@ -10,7 +10,8 @@ Index (`.aligner/search/<checkpoint hash>/`): float16 `.npy` shards of `(rows, d
 incremental and idempotent: a video whose features are unchanged is skipped; new or changed
 videos go into one new shard per call (a changed video's old rows are left in place, unused).
 
-Search is exact: blocked float32 matmul over memory-mapped shards + `argpartition`, so memory
+Search is exact: blocked matmul over memory-mapped shards + `argpartition` (float16 products
+pick candidates, rescored in float32: see `_block_top`), so memory
 stays at one block whatever the index size (10M x 128 vectors = 2.4 GiB of float16 on disk).
 The best `pool` seconds per query are merged into moments: runs of consecutive seconds of one
 video (gaps of at most `MERGE_GAP_S`) become one moment [first, last + 1) scored by its best
@@ -37,6 +38,7 @@ QUERY_CHUNK = 256  # queries scored together per block (block x chunk float32 sc
 MERGE_GAP_S = 1  # hit seconds at most this far apart join one moment
 POOL_PER_MOMENT = 20  # best seconds gathered per requested moment before merging
 MIN_POOL = 200
+RESCORE_MARGIN = 64  # float16-scored candidates per query and block beyond the pool, rescored
 STRIDE_S = 16  # window stride of the per-second embeddings (as `infer.STRIDE_S`)
 
 
@@ -281,7 +283,7 @@ def top_seconds(index: SearchIndex, queries: np.ndarray, pool: int) -> tuple[np.
     scores = np.zeros((len(queries), 0), np.float32)
     for first, arr in index.shards():
         for b0 in range(0, len(arr), BLOCK_ROWS):
-            block = np.asarray(arr[b0 : b0 + BLOCK_ROWS], dtype=np.float32)  # (R, d)
+            block = arr[b0 : b0 + BLOCK_ROWS]  # (R, d) float16
             valid = index.row_video[first + b0 : first + b0 + len(block)] >= 0
             r, s = _block_top(block, valid, queries, pool, first + b0)
             rows, scores = _keep_best(np.hstack([rows, r]), np.hstack([scores, s]), pool)
@@ -290,12 +292,25 @@ def top_seconds(index: SearchIndex, queries: np.ndarray, pool: int) -> tuple[np.
 
 
 def _block_top(block, valid, queries, pool: int, offset: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per query the `pool` best rows of one block: `(n, k)` global rows and their scores."""
+    """Per query the `pool` best rows of one block: `(n, k)` global rows and their scores.
+
+    Scored in two steps: a float16 matmul (torch accumulates in float32; no float32 copy of the
+    block, which costs 5x more than the product itself) picks `pool + RESCORE_MARGIN`
+    candidates, which are then rescored exactly in float32: the float16 rounding of a score
+    (< 1e-3) could only reorder candidates at the pool's far end, never the best ones."""
+    import torch
+
+    half = torch.from_numpy(np.array(block, dtype=np.float16))  # (R, d), a copy of the block
+    k = min(len(block), pool + RESCORE_MARGIN)
     rows, vals = [], []
     for q0 in range(0, len(queries), QUERY_CHUNK):
-        scores = (block @ queries[q0 : q0 + QUERY_CHUNK].T).T  # (nq, R)
-        scores[:, ~valid] = -np.inf
-        r, v = _keep_best(np.broadcast_to(np.arange(len(block)), scores.shape), scores, pool)
+        q = queries[q0 : q0 + QUERY_CHUNK]
+        approx = (half @ torch.from_numpy(q).half().T).T.float().numpy()  # (nq, R)
+        approx[:, ~valid] = -np.inf
+        cand, _ = _keep_best(np.broadcast_to(np.arange(len(block)), approx.shape), approx, k)
+        exact = np.einsum("nkd,nd->nk", np.asarray(block[cand], np.float32), q)  # (nq, k)
+        exact[~valid[cand]] = -np.inf
+        r, v = _keep_best(cand, exact, pool)
         rows.append(r + offset)
         vals.append(v)
     return np.concatenate(rows), np.concatenate(vals)
