@@ -179,3 +179,50 @@ def test_evaluate_reports_retrieval_recall_beside_r_at_1(toy_search, capsys):
     assert all(retrieval["recall_peak"][k] <= r[k] for k in r)  # the peak rule is stricter
     assert cli.main(["evaluate", str(ws.dataset)]) == 0
     assert "retrieval over the whole dataset" in capsys.readouterr().out
+
+
+# -- the Search page -----------------------------------------------------------------------------
+@pytest.mark.slow
+def test_search_page_lists_hits_with_thumbnails_and_opens_the_moment(tmp_path, monkeypatch):
+    """AppTest on the real app: a demo store (real mp4s, builtin + minilm features) and a random
+    small checkpoint; a query lists moments, each with a thumbnail; its button opens Review."""
+    import sys
+
+    pytest.importorskip("streamlit")
+    sys.path.insert(0, str(search.Path(__file__).resolve().parents[1]))
+    from aligner.ui.demo_data import make_demo_dataset
+    from streamlit.testing.v1 import AppTest
+
+    from aligner.features import feature_dims
+    from aligner.tan.checkpoints import default_checkpoint, save_checkpoint
+    from aligner.tan.config import FeatureSpec, TANConfig
+    from aligner.tan.model import build_model
+
+    ws = make_demo_dataset(tmp_path / "demo", n_videos=2, duration_s=12.0, sentences_per_video=3)
+    dims, text_dim = feature_dims(["builtin"], "minilm")
+    torch.manual_seed(0)
+    model = build_model(TANConfig(width=32, joint_layers=1, dual_layers=1, heads=2),
+                        FeatureSpec(("builtin",), tuple(dims), "minilm", text_dim))  # fmt: skip
+    save_checkpoint(model.eval(), default_checkpoint(ws))
+    monkeypatch.setenv("ALIGNER_DATASET", str(ws.dataset))
+    monkeypatch.delenv("ALIGNER_DB", raising=False)
+    app = search.Path(__file__).resolve().parents[1] / "ui" / "app.py"
+    at = AppTest.from_file(str(app), default_timeout=60)
+    at.session_state["curator"] = "ana"
+    at.session_state["page"] = "Search"
+    at.run()
+    at.text_input(key="search_query").input("cut the board").run()
+    assert not at.exception, at.exception
+    hits = [m.value for m in at.markdown if m.value.startswith("**")]
+    assert 1 <= len(hits) <= 10 and hits[0].startswith("**1. demo")
+    assert _count(at.main, "Image") == len(hits)  # one thumbnail per hit
+    first_video = hits[0].split()[1].strip("*")
+    at.button(key="search_open_1").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["page"] == "Review" and at.session_state["video_id"] == first_video
+
+
+def _count(node, kind: str) -> int:
+    """Elements of class `kind` below an AppTest node (images have no accessor of their own)."""
+    own = int(type(node).__name__ == kind)
+    return own + sum(_count(c, kind) for c in getattr(node, "children", {}).values())
