@@ -228,7 +228,7 @@ def build_index(ws, *, checkpoint: str | Path | None = None, store=None,
         with Store(ws.db_path, read_only=True) as opened:
             return build_index(ws, checkpoint=checkpoint, store=opened, progress=progress)
     path = model_checkpoint(ws, store, checkpoint)
-    model = _load_model(path)
+    model = load_model(path)
     key = checkpoint_key(path)
     root = index_dir(ws, key)
     manifest_path = root / MANIFEST
@@ -245,7 +245,8 @@ def build_index(ws, *, checkpoint: str | Path | None = None, store=None,
                         time.perf_counter() - started)  # fmt: skip
 
 
-def _load_model(path: Path):
+def load_model(path: Path):
+    """The TAN model of a checkpoint, in eval mode."""
     from aligner.tan.checkpoints import load_checkpoint
 
     return load_checkpoint(path)[0]
@@ -364,7 +365,7 @@ def search_texts(ws, texts: Sequence[str], *, top: int = 10, checkpoint: str | P
 
     summary = build_index(ws, checkpoint=checkpoint, store=store, progress=progress)
     index = open_index(summary.root)
-    model = _load_model(Path(index.manifest["checkpoint"]))
+    model = load_model(Path(index.manifest["checkpoint"]))
     vectors = features.load_text_features(ws, list(texts), model.spec.text)
     return search_vectors(index, text_embeddings(model, vectors), top=top)
 

@@ -98,7 +98,7 @@ def _default_user(ws) -> list[str]:
 def _prompt_embeddings(ws, index, entities: list[str]) -> np.ndarray:
     from aligner import features, search, vocabulary
 
-    model = search._load_model(Path(index.manifest["checkpoint"]))
+    model = search.load_model(Path(index.manifest["checkpoint"]))
     vectors = features.load_text_features(ws, [vocabulary.prompt(e) for e in entities],
                                           model.spec.text)  # fmt: skip
     return search.text_embeddings(model, vectors)  # (E, d)

@@ -86,13 +86,20 @@ def _load_tags():
         return None
 
 
-def _results(query: str, top: int, tags) -> None:
+@st.cache_data(show_spinner=False, ttl=600, max_entries=64)
+def _moments(query: str, top: int, run_id: str | None) -> list:
+    """Cached per query and run: the index check reads every video's features."""
     from aligner.search import search_texts
 
+    return search_texts(state.workspace(), [query], top=top, store=state.store())[0]
+
+
+def _results(query: str, top: int, tags) -> None:
     s = state.store()
+    run = state.current_run()
     try:
         with st.spinner("Searching (the index is brought up to date first)..."):
-            moments = search_texts(state.workspace(), [query], top=top, store=s)[0]
+            moments = _moments(query, top, run["run_id"] if run else None)
     except AlignerError as err:
         st.warning(str(err))
         return
