@@ -252,11 +252,12 @@ def _precision(tagset, steps: dict, concept_of: dict[str, str]) -> dict:
             "per_entity": per}  # fmt: skip
 
 
-def quality(work: Path, variants: list[str], epochs: int | None, save) -> dict:
-    """Variant by variant (so a partial run compares like with like), both folders each;
+def quality(work: Path, variants: list[str], epochs: int | None, save,
+            folders: list[str] | None = None) -> dict:  # fmt: skip
+    """Variant by variant (so a partial run compares like with like), each folder in turn;
     `save(out)` after every result: a long run interrupted keeps what it measured."""
     out: dict = {}
-    spaces = {f: prepare(work / f, *FOLDERS[f]) for f in FOLDERS}
+    spaces = {f: prepare(work / f, *FOLDERS[f]) for f in folders or FOLDERS}
     for variant in variants:
         for folder, ws in spaces.items():
             ckpt = work / f"{folder}_{variant}_e{epochs or 'default'}.pt"
@@ -274,6 +275,17 @@ def quality(work: Path, variants: list[str], epochs: int | None, save) -> dict:
 def _brief(r: dict) -> dict:
     return {"r_at_1": r["r_at_1"], "roc_auc": r["roc_auc"], "recall": r["retrieval"]["recall"],
             "tag_r_precision": r["tags"]["listed"]["r_precision"]}  # fmt: skip
+
+
+def merge_quality(into: dict, others: list[Path]) -> dict:
+    """Folder/variant results of other runs' JSON (e.g. one process per folder) joined in."""
+    for path in others:
+        extra = json.loads(path.read_text()).get("quality", {})
+        for folder in FOLDERS:
+            into.setdefault(folder, {}).update(extra.get(folder, {}))
+    variants = [v for v in VARIANTS if all(v in into.get(f, {}) for f in FOLDERS)]
+    into["mean"] = {v: _mean_over(into, v) for v in variants}
+    return into
 
 
 def _mean_over(out: dict, variant: str) -> dict:
@@ -296,13 +308,18 @@ def main() -> int:
     parser.add_argument("--work", default=None, help="keep generated folders / checkpoints here")
     parser.add_argument("--sizes", default="1000000,10000000")
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--folders", default=",".join(FOLDERS))
+    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON to write")
+    parser.add_argument("--merge", nargs="*", type=Path, default=[],
+                        help="other runs' JSON whose quality results are joined in")  # fmt: skip
     parser.add_argument("--epochs", type=int, default=None,
                         help="stage-1 epochs (stage 2: half); default: TrainConfig's")  # fmt: skip
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bench_search_"))
     work.mkdir(parents=True, exist_ok=True)
-    previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    out_path = args.out
+    previous = json.loads(out_path.read_text()) if out_path.is_file() else {}
     result = {**previous, "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
               "load_avg_1m": round(os.getloadavg()[0], 2),
               "note": "2 cores shared by 8 engineers: timings taken under heavy load"}}  # fmt: skip
@@ -319,21 +336,23 @@ def main() -> int:
                                    "generator": {**GEN, "formats": list(GEN["formats"])},
                                    "aux_weight": AUX_WEIGHT, "epochs": args.epochs}  # fmt: skip
         quality(work, args.variants.split(","), args.epochs,
-                lambda q: _save({**result, "quality": q}, started))  # fmt: skip
+                lambda q: _save({**result, "quality": q}, started, out_path), args.folders.split(","))  # fmt: skip
     if "quality" in parts:  # what the last save wrote, plus a speed part finished meanwhile
         result = {
-            **json.loads(RESULTS.read_text()),
+            **json.loads(out_path.read_text()),
             **{k: result[k] for k in ("speed",) if k in result},
         }
-    _save(result, started)
-    print(f"wrote {RESULTS}")
+    if args.merge:
+        result["quality"] = merge_quality(result.get("quality", {}), args.merge)
+    _save(result, started, out_path)
+    print(f"wrote {out_path}")
     return 0
 
 
-def _save(result: dict, started: float) -> None:
+def _save(result: dict, started: float, path: Path) -> None:
     result["total_s"] = round(time.perf_counter() - started, 1)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":
