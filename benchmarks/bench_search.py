@@ -344,6 +344,8 @@ def main() -> int:
         }
     if args.merge:
         result["quality"] = merge_quality(result.get("quality", {}), args.merge)
+        setups = [json.loads(p.read_text()).get("quality_setup") for p in args.merge]
+        result.setdefault("quality_setup", next((s for s in setups if s), None))
     _save(result, started, out_path)
     print(f"wrote {out_path}")
     return 0
