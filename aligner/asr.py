@@ -23,17 +23,27 @@ SAMPLE_RATE = 16_000  # Hz; what every Whisper model expects
 COMPUTE_TYPE = "int8"  # CTranslate2 quantisation: ~2x faster than float32 on CPU, same words
 DEFAULT_BEAM_SIZE = 1  # greedy: about 2x faster than beam 5 at a similar word error rate
 VAD_FILTER = True  # skip silence with the bundled Silero VAD (fewer hallucinated cues)
+# Decoding temperature(s). Whisper's default ladder (0.0, 0.2, ... 1.0) re-decodes a segment by
+# *sampling* when greedy output looks repetitive; sampled text differs from run to run, so a
+# resumed or repeated run would store other sentences. 0 alone: one file, one transcript (on a
+# given CPU); the VAD filter already removes the silences where the fallback mostly helps.
+DEFAULT_TEMPERATURE: float | tuple[float, ...] = 0.0
 OPENAI_SUFFIX = ".pt"  # openai-whisper checkpoints
 
 
 def transcribe(
-    media_path: str | Path, *, model: str | Path | None = None, beam_size: int = DEFAULT_BEAM_SIZE
+    media_path: str | Path,
+    *,
+    model: str | Path | None = None,
+    beam_size: int = DEFAULT_BEAM_SIZE,
+    temperature: float | tuple[float, ...] = DEFAULT_TEMPERATURE,
 ) -> list[Cue]:
     """Transcribe the audio track of a video (or audio) file.
 
     `model`: None (bundled tiny.en), a faster-whisper model name, a CTranslate2 model folder, or an
     openai-whisper `.pt` checkpoint. Returns one `Cue` per Whisper segment, in time order, with
-    per-word start times. Raises `InputError` naming the file when it has no readable audio.
+    per-word start times. `temperature`: 0 (deterministic, the default) or a fallback ladder
+    such as (0.0, 0.2, 0.4) that samples when greedy decoding fails. Raises `InputError` naming the file when it has no readable audio.
     """
     media_path = Path(media_path)
     if not media_path.is_file():
@@ -41,8 +51,8 @@ def transcribe(
     audio = load_audio(media_path)
     backend, ref = resolve_model(model)
     if backend == "openai-whisper":
-        return _transcribe_openai(audio, ref, beam_size)
-    return _transcribe_faster(audio, ref, beam_size)
+        return _transcribe_openai(audio, ref, beam_size, temperature)
+    return _transcribe_faster(audio, ref, beam_size, temperature)
 
 
 def load_audio(media_path: Path):
@@ -95,11 +105,12 @@ def default_model_path() -> str:
 
 
 # -- faster-whisper ----------------------------------------------------------------------------
-def _transcribe_faster(audio, ref: str, beam_size: int) -> list[Cue]:
+def _transcribe_faster(audio, ref: str, beam_size: int, temperature) -> list[Cue]:
     whisper = _load_faster(ref)
     segments, _info = whisper.transcribe(
-        audio, beam_size=beam_size, word_timestamps=True, vad_filter=VAD_FILTER
-    )
+        audio, beam_size=beam_size, word_timestamps=True, vad_filter=VAD_FILTER,
+        temperature=_temperatures(temperature),
+    )  # fmt: skip
     # `segments` is a generator: the decoding happens while we iterate
     cues = [
         _cue(s.start, s.end, s.text, ((w.start, w.word) for w in s.words or ())) for s in segments
@@ -130,9 +141,9 @@ def _cuda_available() -> bool:
 
 
 # -- openai-whisper ----------------------------------------------------------------------------
-def _transcribe_openai(audio, ref: str, beam_size: int) -> list[Cue]:
+def _transcribe_openai(audio, ref: str, beam_size: int, temperature) -> list[Cue]:
     model = _load_openai(ref)
-    options: dict[str, Any] = {"word_timestamps": True}
+    options: dict[str, Any] = {"word_timestamps": True, "temperature": _temperatures(temperature)}
     if beam_size > 1:
         options["beam_size"] = beam_size
     result = model.transcribe(audio, **options)
@@ -156,6 +167,12 @@ def _load_openai(ref: str):
 
 
 # -- shared ------------------------------------------------------------------------------------
+def _temperatures(temperature: float | Iterable[float]) -> float | tuple[float, ...]:
+    if isinstance(temperature, (int, float)):
+        return float(temperature)
+    return tuple(float(t) for t in temperature)
+
+
 def _cue(start: float, end: float, text: str, words: Iterable[tuple[float, str]]) -> Cue:
     kept = tuple(Word(round(float(t), 3), w.strip()) for t, w in words if w.strip())
     return Cue(round(float(start), 3), round(float(end), 3), text.strip(), kept)

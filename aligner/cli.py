@@ -11,7 +11,8 @@ import argparse
 import os
 import sys
 
-from aligner.errors import AlignerError
+from aligner.cli_scale import add_commands as add_scale_commands
+from aligner.errors import AlignerError, storage_error
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"aligner {args.command}: interrupted; re-run to resume", file=sys.stderr)
         return 130
+    except Exception as err:  # a full or read-only disk: one line, not a traceback
+        line = storage_error(err)
+        if line is None:
+            raise
+        print(f"aligner {args.command}: error: {line}", file=sys.stderr)
+        return 1
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -35,8 +42,10 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_ingest, _add_features, _add_train, _add_predict, _add_auto_align,
-                _add_evaluate, _add_export, _add_review, _add_search, _add_tags):  # fmt: skip
+                _add_evaluate, _add_export, _add_review, _add_labels, _add_users, _add_search,
+                _add_tags):  # fmt: skip
         add(sub)
+    add_scale_commands(sub, _dataset_command)  # scale, scale-train, import-predictions (Ray)
     return parser
 
 
@@ -62,13 +71,26 @@ def _add_ingest(sub) -> None:
     )
     p.add_argument("--asr", action=argparse.BooleanOptionalAction, default=False,
                    help="transcribe videos without subtitles with Whisper (default: off)")  # fmt: skip
+    _add_sentences_as_cues(p)
     p.set_defaults(run=_run_ingest)
+
+
+def _add_sentences_as_cues(p) -> None:
+    p.add_argument("--sentences-as-cues", action="store_true",
+                   help="each subtitle cue is one sentence (e.g. unpunctuated HTM-Align texts):"
+                        " never merge cues")  # fmt: skip
+
+
+def _sentencify_params(args):
+    from aligner.sentencify import SentencifyParams
+
+    return SentencifyParams(already_sentences=True if args.sentences_as_cues else None)
 
 
 def _run_ingest(args) -> int:
     from aligner.ingest import ingest_dataset
 
-    summary = ingest_dataset(_workspace(args), asr=args.asr)
+    summary = ingest_dataset(_workspace(args), asr=args.asr, params=_sentencify_params(args))
     print(summary)
     return 0
 
@@ -109,6 +131,8 @@ def _add_train(sub) -> None:
     p.add_argument("--margin", type=float, default=None, metavar="S",
                    help="positive window = ASR span +- S seconds (default 0)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true",
+                   help="train even when the checkpoint is up to date with the same inputs")  # fmt: skip
     p.set_defaults(run=_run_train)
 
 
@@ -123,7 +147,7 @@ def _run_train(args) -> int:
         tcfg = replace(tcfg, pos_margin_s=args.margin)
     summary = train_dataset(
         _workspace(args), epochs=args.epochs, out=args.out, visual=args.visual, text=args.text,
-        seed=args.seed, config=TANConfig.preset(args.preset), train_config=tcfg,
+        seed=args.seed, config=TANConfig.preset(args.preset), train_config=tcfg, force=args.force,
     )  # fmt: skip
     print(summary)
     return 0
@@ -136,13 +160,16 @@ def _add_predict(sub) -> None:
                    help="default WORKSPACE/checkpoints/tan.pt")  # fmt: skip
     p.add_argument("--mode", choices=("window", "global"), default="window",
                    help="64 s windows every 16 s (default) or one pass over each video")  # fmt: skip
+    p.add_argument("--force", action="store_true",
+                   help="predict even when the latest run is up to date with the same inputs")  # fmt: skip
     p.set_defaults(run=_run_predict)
 
 
 def _run_predict(args) -> int:
     from aligner.tan.infer import predict_dataset
 
-    print(predict_dataset(_workspace(args), checkpoint=args.checkpoint, mode=args.mode))
+    ws = _workspace(args)
+    print(predict_dataset(ws, checkpoint=args.checkpoint, mode=args.mode, force=args.force))
     return 0
 
 
@@ -164,6 +191,7 @@ def _add_auto_align(sub) -> None:
                    help="visual backbones (default: builtin)")  # fmt: skip
     p.add_argument("--text", default=None, metavar="NAME", help="text encoder (default: minilm)")
     p.add_argument("--epochs", type=int, default=None, metavar="N", help="training epochs")
+    _add_sentences_as_cues(p)
     p.set_defaults(run=_run_auto_align)
 
 
@@ -173,7 +201,7 @@ def _run_auto_align(args) -> int:
     summary = auto_align(
         _workspace(args), checkpoint=args.checkpoint, asr=args.asr, asr_model=args.asr_model,
         write_subtitles=args.write_subtitles, visual=args.visual, text=args.text,
-        epochs=args.epochs,
+        epochs=args.epochs, sentences=_sentencify_params(args),
     )  # fmt: skip
     print(summary)
     return 0
@@ -187,6 +215,11 @@ def _add_evaluate(sub) -> None:
                         " (default DATASET/annotations/htm_align.json)")  # fmt: skip
     p.add_argument("--run", dest="run_id", default=None, metavar="RUN_ID",
                    help="predictions to score (default: the latest tan run)")  # fmt: skip
+    p.add_argument("--protocol", choices=("stored", "htm-align"), default="stored",
+                   help="stored: score the stored predictions (default); htm-align: the"
+                        " ground-truth sentences are the queries, scored as TAN's eval does")  # fmt: skip
+    p.add_argument("--checkpoint", default=None, metavar="CKPT",
+                   help="htm-align: the model to run (default DATASET/.aligner/checkpoints/tan.pt)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=_run_evaluate)
 
@@ -194,6 +227,8 @@ def _add_evaluate(sub) -> None:
 def _run_evaluate(args) -> int:
     from aligner.evaluate import evaluate_dataset, format_report
 
+    if args.protocol == "htm-align":
+        return _run_htm_align(args)
     report = evaluate_dataset(_workspace(args), ground_truth=args.ground_truth, run_id=args.run_id)
     if args.json:
         import json
@@ -204,14 +239,28 @@ def _run_evaluate(args) -> int:
     return 0
 
 
+def _run_htm_align(args) -> int:
+    import json
+
+    from aligner.htm_align import format_benchmark_report, run_benchmark
+
+    if args.run_id or args.ground_truth == "labels":
+        raise AlignerError("--protocol htm-align runs the model itself: no --run, no labels")
+    report = run_benchmark(_workspace(args), ground_truth=args.ground_truth,
+                           checkpoint=args.checkpoint)  # fmt: skip
+    print(json.dumps(report, sort_keys=True) if args.json else format_benchmark_report(report))
+    return 0
+
+
 # -- export ------------------------------------------------------------------------------------
 def _add_export(sub) -> None:
-    from aligner.export import FORMATS  # light: the writers import pyarrow only when used
+    from aligner.export import ALL_FORMATS  # light: the writers import pyarrow only when used
 
     p = _dataset_command(sub, "export", "write the cleaned dataset")
-    p.add_argument("--format", required=True, choices=FORMATS)
+    p.add_argument("--format", required=True, choices=ALL_FORMATS)
     p.add_argument("--out", required=True, metavar="PATH",
-                   help="output file (a folder for vtt / srt: one file per video)")  # fmt: skip
+                   help="output file (a folder for vtt / srt: one file per video; for"
+                        " parquet-partitioned: part=N/ subfolders)")  # fmt: skip
     p.add_argument("--run-id", default=None, metavar="RUN_ID",
                    help="predictions of this run (default: the latest tan run)")  # fmt: skip
     p.add_argument("--min-alignability", type=float, default=None, metavar="P",
@@ -288,4 +337,74 @@ def _run_tags(args) -> int:
 
     print(compute_tags(_workspace(args), entities_file=args.entities, mine=args.mine,
                        checkpoint=args.checkpoint, progress=sys.stderr.isatty()))  # fmt: skip
+    return 0
+
+
+# -- labels ------------------------------------------------------------------------------------
+def _add_labels(sub) -> None:
+    p = sub.add_parser("labels", help="curator labels: import existing annotations")
+    labels = p.add_subparsers(dest="labels_command", required=True, metavar="ACTION")
+    q = _dataset_command(labels, "import", "import HTM-Align JSON or an aligner JSONL export"
+                                           " as curator labels")  # fmt: skip
+    q.add_argument("file", metavar="FILE", help="htm_align.json or an `aligner export` .jsonl")
+    q.add_argument("--format", default="auto", choices=("auto", "htm-align", "jsonl"),
+                   help="auto: .jsonl/.ndjson = JSONL export, else HTM-Align JSON")  # fmt: skip
+    q.add_argument("--curator", default=None,
+                   help="curator name recorded (default import:<file name>)")  # fmt: skip
+    q.add_argument("--overwrite", action="store_true",
+                   help="replace decisions someone else made differently (default: keep them)")  # fmt: skip
+    q.set_defaults(run=_run_labels_import)
+
+
+def _run_labels_import(args) -> int:
+    from aligner.labels_import import import_labels
+
+    summary = import_labels(_workspace(args), args.file, fmt=args.format, curator=args.curator,
+                            overwrite=args.overwrite)  # fmt: skip
+    print(summary)
+    return 0
+
+
+# -- users -------------------------------------------------------------------------------------
+def _add_users(sub) -> None:
+    p = sub.add_parser("users", help="who may sign in to the review app")
+    users = p.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    add = users.add_parser("add", help="add (or replace) a user with a password")
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("--dataset", metavar="DATASET", help="users file DATASET/.aligner/users.json")
+    add.add_argument("--file", metavar="PATH", help="the users file (instead of --dataset)")
+    add.add_argument("--admin", action="store_true", help="may adjudicate and export")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add.add_argument("--oidc-only", action="store_true", help="no password: sign in via st.login")
+    add.set_defaults(run=_run_users_add)
+
+
+def _users_file(args):
+    from pathlib import Path
+
+    from aligner.users import USERS_FILE
+    from aligner.workspace import open_workspace
+
+    if args.file:
+        return Path(args.file)
+    if not args.dataset:
+        raise AlignerError("say where the users file is: --dataset DATASET or --file PATH")
+    return open_workspace(args.dataset).root / USERS_FILE
+
+
+def _run_users_add(args) -> int:
+    import getpass
+
+    from aligner.users import add_user
+
+    password = None
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif not args.oidc_only:
+        password = getpass.getpass(f"password for {args.name}: ")
+        if getpass.getpass("again: ") != password:
+            raise AlignerError("the two passwords differ; nothing was written")
+    path = _users_file(args)
+    add_user(path, args.name, password, role="admin" if args.admin else "curator")
+    print(f"{path}: user {args.name!r} saved ({'admin' if args.admin else 'curator'})")
     return 0

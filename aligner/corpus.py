@@ -8,28 +8,30 @@ DATASET/features/<name>/<video_id>[.mp4].npy       T×D, 1 feature per second
 DATASET/annotations/htm_align.json                ground truth (HTM-Align format)
 ```
 `video_id` is the file stem. A video's subtitles are its own file first, then its
-`caption.json` entry.
+`caption.json` entry. caption.json is never loaded whole (HowTo100M's has ~1.2M entries and
+several GB): `aligner.caption_index` finds each entry's bytes in one pass (cached beside the
+store) and only the entries of the folder's videos are read.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aligner.caption_index import open_caption_index
 from aligner.errors import AlignerError, InputError
-from aligner.frames import probe
+from aligner.frames import VideoInfo, probe
 from aligner.subtitles import SUBTITLE_EXTENSIONS
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".mov")
 VIDEOS_DIR = "videos"
 SUBTITLES_DIR = "subtitles"
 CAPTION_JSON = "caption.json"
-FEATURES_DIR = "features"
-ANNOTATIONS = Path("annotations") / "htm_align.json"
+PRECOMPUTED_DIR = "features"  # DATASET/features/<name>/: features shipped with the dataset
+ANNOTATIONS = Path("annotations") / "htm_align.json"  # ground truth, HTM-Align format
 TAIL_SEEK_S = 2.0  # seconds before the declared end where the probe starts demuxing
 TAIL_TOLERANCE_S = 0.5  # seconds: the packets must reach this close to the declared end
 
@@ -50,20 +52,14 @@ class VideoSource:
     problem: str | None = None  # set when the video cannot be used (e.g. a duplicate id)
 
 
-@dataclass(frozen=True)
-class VideoInfo:
-    duration: float  # seconds
-    fps: float  # frames per second (average)
-    width: int  # pixels
-    height: int
-    size_bytes: int
-
-
-def discover(dataset: str | Path, *, warn: Warn | None = None) -> list[VideoSource]:
+def discover(
+    dataset: str | Path, *, warn: Warn | None = None, cache_dir: str | Path | None = None
+) -> list[VideoSource]:
     """Every video under `DATASET/videos/` (sorted by path) with its subtitles and features.
 
     Dataset-wide problems (a malformed caption.json) are reported through `warn` and the rest
-    is still returned; a missing dataset or videos folder raises `AlignerError`.
+    is still returned; a missing dataset or videos folder raises `AlignerError`. `cache_dir`:
+    where caption.json's index is kept between runs (the workspace; None: not kept).
     """
     dataset = Path(dataset)
     warn = warn or logging.getLogger(__name__).warning
@@ -73,11 +69,13 @@ def discover(dataset: str | Path, *, warn: Warn | None = None) -> list[VideoSour
     if not videos_dir.is_dir():
         raise AlignerError(f"{videos_dir}: no videos folder (expected DATASET/videos/<id>.mp4)")
     subtitles = _subtitle_files(dataset)
-    captions = load_caption_json(dataset, warn=warn)
+    videos = _video_files(videos_dir)
+    wanted = {p.stem for p in videos if p.stem not in subtitles}  # own files win over entries
+    captions = load_caption_json(dataset, wanted, warn=warn, cache_dir=cache_dir)
     features = _feature_files(dataset)
     sources: list[VideoSource] = []
     seen: dict[str, Path] = {}
-    for path in _video_files(videos_dir):
+    for path in videos:
         video_id = path.stem
         problem = None
         if video_id in seen:
@@ -98,44 +96,50 @@ def discover(dataset: str | Path, *, warn: Warn | None = None) -> list[VideoSour
     return sources
 
 
-def annotations_path(dataset: str | Path) -> Path | None:
-    """`DATASET/annotations/htm_align.json` when it exists."""
-    path = Path(dataset) / ANNOTATIONS
-    return path if path.is_file() else None
-
-
-def load_caption_json(dataset: str | Path, *, warn: Warn) -> dict[str, Any]:
-    """The dataset-wide caption.json as `{video_id: entry}`; {} when absent or unreadable."""
+def load_caption_json(
+    dataset: str | Path,
+    video_ids: set[str],
+    *,
+    warn: Warn,
+    cache_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """`{video_id: entry}` of caption.json for these videos only (the file is not loaded);
+    {} when it is absent or not an object; an entry that cannot be decoded is one warning line
+    and left out."""
     path = Path(dataset) / CAPTION_JSON
-    if not path.is_file():
+    if not path.is_file() or not video_ids:
         return {}
     try:
-        data = json.loads(path.read_bytes())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        index = open_caption_index(path, cache_dir=cache_dir)
+    except InputError as err:
+        warn(f"{err}; its captions are ignored")
+        return {}
+    except OSError as err:
         warn(str(InputError(path, f"cannot be read, its captions are ignored ({_reason(err)})")))
         return {}
-    if not isinstance(data, dict):
-        warn(str(InputError(path, "expected an object {video_id: {start, end, text}}; ignored")))
-        return {}
-    return data
+    entries: dict[str, Any] = {}
+    for video_id in sorted(v for v in video_ids if v in index):
+        try:
+            entries[video_id] = index.entry(video_id)
+        except InputError as err:
+            warn(str(err))
+    return entries
 
 
 def probe_video(path: str | Path) -> VideoInfo:
-    """Duration, fps and frame size of a video; `InputError` when it is not a readable video.
-
-    Besides reading the header (`frames.probe`), one frame near the end is decoded, so a
-    truncated file whose header still claims the full length is caught here rather than during
-    feature extraction.
+    """`frames.probe`'s `VideoInfo` (duration, display size, fps), checked: `InputError` when the
+    file is not a readable video. Besides reading the header, one frame near the end is decoded,
+    so a truncated file whose header still claims the full length is caught here rather than
+    during feature extraction.
     """
     path = Path(path)
-    size = path.stat().st_size
-    if size == 0:
+    if path.stat().st_size == 0:
         raise InputError(path, "empty file (0 bytes), not a video")
     info = probe(path)
     if info.duration <= 0:
         raise InputError(path, "video has no duration (no frames?)")
     _check_tail(path, info.duration)
-    return VideoInfo(info.duration, info.fps or 0.0, info.width, info.height, size)
+    return info
 
 
 def _check_tail(path: Path, duration: float) -> None:
@@ -198,7 +202,7 @@ def _subtitle_files(dataset: Path) -> dict[str, Path]:
 def _feature_files(dataset: Path) -> dict[str, dict[str, Path]]:
     """`{video_id: {feature_name: path}}` from `features/<name>/<video_id>[.mp4].npy`."""
     out: dict[str, dict[str, Path]] = {}
-    root = dataset / FEATURES_DIR
+    root = dataset / PRECOMPUTED_DIR
     if not root.is_dir():
         return out
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):

@@ -13,6 +13,10 @@ normalised text, in order; or "labels": the curators' current decisions in the s
 Baselines beside the model: the ASR timestamp (peak = ASR midpoint, a constant alignability so
 AUC 0.5), the dual encoder alone (the "tan" run's dual columns), and TAN before co-training (the
 latest "tan-stage1" run).
+
+This scores *stored* predictions of the tool's own sentences. The real HTM-Align benchmark,
+whose sentences come from TAN's splitter, is scored by `aligner.htm_align` instead (the
+ground-truth sentences are the queries, as in TAN's eval; `evaluate --protocol htm-align`).
 """
 
 from __future__ import annotations
@@ -27,12 +31,13 @@ from typing import Any
 
 import numpy as np
 
+from aligner.corpus import ANNOTATIONS
 from aligner.errors import AlignerError, InputError
 from aligner.retrieval import evaluate_retrieval, format_retrieval
 
-GROUND_TRUTH_FILE = Path("annotations") / "htm_align.json"
 LABELS = "labels"  # --ground-truth value selecting the curators' labels
 _NON_WORD = re.compile(r"[^\w\s]+")
+_APOSTROPHES = re.compile(r"['\u2019]")  # "that's" and "thats" are the same words
 
 
 @dataclass(frozen=True)
@@ -105,8 +110,9 @@ def _get(preds: dict[int, dict[str, Any]], sentence_id: int | None, key: str):
 
 # -- ground truth ------------------------------------------------------------------------------
 def normalise_text(text: str) -> str:
-    """Lower case, punctuation dropped, whitespace collapsed: how GT meets stored sentences."""
-    return " ".join(_NON_WORD.sub(" ", text.lower()).split())
+    """Lower case, apostrophes dropped, other punctuation a space, whitespace collapsed: how
+    ground truth meets stored sentences ("That's it!" and HTM-Align's "thats it" agree)."""
+    return " ".join(_NON_WORD.sub(" ", _APOSTROPHES.sub("", text.lower())).split())
 
 
 def read_ground_truth(path: str | Path) -> list[Truth]:
@@ -116,15 +122,22 @@ def read_ground_truth(path: str | Path) -> list[Truth]:
         raise InputError(path, "ground-truth file not found")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return [
-            Truth(str(vid), bool(int(row[0])), float(row[1]), float(row[2]), str(row[3]))
-            for vid, rows in data.items()
-            for row in rows
-        ]
+        return [_truth_row(str(vid), n, row) for vid, rows in data.items()
+                for n, row in enumerate(rows)]  # fmt: skip
     except (ValueError, TypeError, IndexError, KeyError, AttributeError) as err:
         raise InputError(
             path, f"not HTM-Align JSON {{video: [[alignable, start, end, text]]}} ({err})"
         ) from None
+
+
+def _truth_row(video_id: str, n: int, row) -> Truth:
+    """One `[alignable 1|0, start_s, end_s, text]` row (the real file's ints, or booleans)."""
+    if isinstance(row, str | dict) or row[0] not in (0, 1):
+        raise ValueError(f"video {video_id!r} row {n}: expected [alignable 1|0, start, end, text]")
+    start, end = float(row[1]), float(row[2])
+    if not (math.isfinite(start) and math.isfinite(end)):
+        raise ValueError(f"video {video_id!r} row {n}: start/end must be numbers of seconds")
+    return Truth(video_id, bool(row[0]), start, end, str(row[3]))
 
 
 def match_sentences(truths: Sequence[Truth], stored: Sequence[Any]) -> list[Truth]:
@@ -211,7 +224,7 @@ def _truths(ws, store, ground_truth) -> tuple[list[Truth], str]:
         if not truths:
             raise AlignerError(f"{ws.db_path}: no curator labels yet (review some sentences)")
         return truths, LABELS
-    path = Path(ground_truth) if ground_truth else ws.dataset / GROUND_TRUTH_FILE
+    path = Path(ground_truth) if ground_truth else ws.dataset / ANNOTATIONS
     return match_sentences(read_ground_truth(path), store.sentences()), str(path)
 
 
@@ -226,21 +239,22 @@ def format_report(report: dict[str, Any]) -> str:
         f"sentences: {report['n_sentences']} ({report['n_alignable']} alignable,"
         f" {report['n_matched']} matched to stored sentences) in {report['n_videos']} videos",
         f"{'method':<28}{'R@1':>8}{'ROC-AUC':>10}",
-        _line("TAN (co-trained)", report),
+        report_line("TAN (co-trained)", report),
     ]
     names = {"tan_stage1": "TAN before co-training", "dual": "dual encoder alone",
              "asr": "ASR timestamp"}  # fmt: skip
     for key, label in names.items():
         if key in report["baselines"]:
-            lines.append(_line(label, report["baselines"][key]))
+            lines.append(report_line(label, report["baselines"][key]))
     if report.get("retrieval", {}).get("n_queries"):
         lines.append(format_retrieval(report["retrieval"]))
     return "\n".join(lines)
 
 
-def _line(label: str, metrics: dict[str, Any]) -> str:
-    return f"{label:<28}{_pct(metrics['r_at_1']):>8}{_pct(metrics['roc_auc']):>10}"
+def report_line(label: str, metrics: dict[str, Any], width: int = 28) -> str:
+    """One table row: the label, then R@1 and ROC-AUC in percent ("n/a" when undefined)."""
+    return f"{label:<{width}}{percent(metrics['r_at_1']):>8}{percent(metrics['roc_auc']):>10}"
 
 
-def _pct(value: float | None) -> str:
+def percent(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}"

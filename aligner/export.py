@@ -10,6 +10,7 @@ One record per sentence, in (video, sentence) order, carrying its provenance:
 Formats: howto100m (caption.json), jsonl, parquet, csv, htm-align (the benchmark's ground-truth
 format), and vtt / srt (one file per video in an output folder). Output is deterministic: the same
 store exported twice gives byte-identical files (sorted keys, rounded floats, no "now").
+`write_asr_subtitles` writes the Whisper transcripts back into the dataset as subtitle files.
 """
 
 from __future__ import annotations
@@ -23,11 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from aligner.atomic import atomic_write
+from aligner.corpus import SUBTITLES_DIR
 from aligner.errors import AlignerError
 from aligner.subtitles import Cue, srt_text, vtt_text
 from aligner.workspace import Workspace
 
 FORMATS = ("howto100m", "jsonl", "parquet", "csv", "htm-align", "vtt", "srt")
+# a folder of part=<n>/ Parquet files written by DuckDB in one COPY, for 10M+ sentences; kept
+# apart from FORMATS (the record-by-record writers) because its layout is a tree, not one file
+PARTITIONED = "parquet-partitioned"
+ALL_FORMATS = (*FORMATS, PARTITIONED)
 ALIGNABLE_THRESHOLD = 0.5  # model probability at or above which an unreviewed sentence is alignable
 TIME_DECIMALS = 3  # seconds, to the millisecond
 SCORE_DECIMALS = 4
@@ -37,8 +43,8 @@ PARQUET_BATCH = 10_000  # records per parquet row group write
 
 FIELDS = (
     "video_id", "idx", "sentence_id", "text", "start", "end", "alignable", "alignability",
-    "source", "asr_start", "asr_end", "pred_start", "pred_end", "pred_peak", "pred_alignability",
-    "run_id", "label_status", "label_reason", "curator", "decided_at",
+    "source", "asr_text", "asr_start", "asr_end", "pred_start", "pred_end", "pred_peak",
+    "pred_alignability", "run_id", "label_status", "label_reason", "curator", "decided_at",
 )  # fmt: skip
 _TIME_FIELDS = {"start", "end", "asr_start", "asr_end", "pred_start", "pred_end", "pred_peak"}
 _SCORE_FIELDS = {"alignability", "pred_alignability"}
@@ -106,8 +112,8 @@ def export_dataset(
     records then carry ASR times and human labels only). `store`: an open `Store` to read from
     (e.g. the review app's); by default the store file is opened read-only for the export.
     """
-    if fmt not in FORMATS:
-        raise AlignerError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
+    if fmt not in ALL_FORMATS:
+        raise AlignerError(f"unknown export format {fmt!r} (choose from {', '.join(ALL_FORMATS)})")
     tagged = _tag_filter(ws, tag) if tag else None  # records whose final window shows `tag`
     filters = ExportFilters(min_alignability, reviewed_only, accepted_only, exclude_not_alignable,
                             tagged)  # fmt: skip
@@ -124,6 +130,10 @@ def _export(
 ) -> ExportSummary:
     run_id = _resolve_run(store, run_id)
     summary = ExportSummary(fmt=fmt, out=out, run_id=run_id)
+    if fmt == PARTITIONED:
+        for key, value in store.export_partitioned(run_id, out, filters).items():
+            setattr(summary, key, value)
+        return summary
     rows = (export_record(row, run_id) for row in store.export_rows(run_id))
     WRITERS[fmt](_counted((r for r in rows if filters.keep(r)), summary), out)
     return summary
@@ -175,7 +185,8 @@ def export_record(row: dict[str, Any], run_id: str | None) -> dict[str, Any]:
     start, end = _final_times(row, source, alignable)
     decided = row["decided_at"]
     record = {
-        **{k: row[k] for k in ("video_id", "idx", "sentence_id", "text", "asr_start", "asr_end")},
+        **{k: row[k] for k in ("video_id", "idx", "sentence_id", "text", "asr_text", "asr_start",
+                               "asr_end")},  # text: a curator's fixed words; asr_text: the original
         **{k: row[k] for k in ("pred_start", "pred_end", "pred_peak", "pred_alignability")},
         "start": start, "end": end, "alignable": alignable, "alignability": alignability,
         "source": source, "run_id": run_id if predicted else None,
@@ -233,8 +244,8 @@ def write_howto100m(records: Iterable[dict], out: Path) -> None:
 
 def _howto100m_entry(rows: list[dict]) -> dict[str, list]:
     # HowTo100M readers index start/end/text; the parallel provenance lists ride along unread
-    keys = ("start", "end", "text", "alignable", "alignability", "source", "asr_start", "asr_end",
-            "pred_start", "pred_end", "curator", "decided_at")  # fmt: skip
+    keys = ("start", "end", "text", "alignable", "alignability", "source", "asr_text",
+            "asr_start", "asr_end", "pred_start", "pred_end", "curator", "decided_at")  # fmt: skip
     return {key: [row[key] for row in rows] for key in keys}
 
 
@@ -318,6 +329,25 @@ def _write_subtitles(records: Iterable[dict], out: Path, fmt: str) -> None:
         atomic_write(
             out / f"{video_id}.{fmt}", lambda fh, cues=cues: fh.write(render(cues)), mode="w"
         )
+
+
+def write_asr_subtitles(ws: Workspace) -> int:
+    """Write `DATASET/subtitles/<video_id>.vtt` with the stored sentences of every video whose
+    text came from Whisper, unless that file exists (never overwrites); returns how many were
+    written. The next ingest reads them as ordinary subtitles (same sentences, no ASR)."""
+    from aligner.store import Store
+
+    folder = ws.dataset / SUBTITLES_DIR
+    written = 0
+    with Store(ws.db_path, read_only=True) as store:
+        for video in store.videos():
+            target = folder / f"{video['video_id']}.vtt"
+            if video["subtitle_source"] != "asr" or target.exists():
+                continue
+            cues = [Cue(s.start, s.end, s.text) for s in store.sentences(video["video_id"])]
+            atomic_write(target, lambda fh, cues=cues: fh.write(vtt_text(cues)), mode="w")
+            written += 1
+    return written
 
 
 WRITERS: dict[str, Callable[[Iterable[dict], Path], None]] = {

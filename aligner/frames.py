@@ -35,6 +35,7 @@ from aligner.errors import InputError
 DEFAULT_FPS = 1.0  # samples (features) per second of video
 END_TOLERANCE_S = 0.05  # a last partial interval shorter than this gets no sample
 SAMPLE_OFFSET = 0.5  # sample each interval at its centre (fraction of the interval)
+FALLBACK_FPS = 25.0  # frames per second assumed when a file declares no frame rate (PAL)
 
 Size = tuple[int, int] | int | None  # (width, height), a short side in pixels, or native
 
@@ -183,7 +184,7 @@ def _decode_pyav(path, times, start, size, info, *, skip_bidir):
         if start > 0:
             target = origin + times[start] - 1.0  # the keyframe before the resume point
             container.seek(max(0, int(target / stream.time_base)), stream=stream, backward=True)
-        idx, rate, last = start, float(info.fps or 25.0), None
+        idx, rate, last = start, float(info.fps or FALLBACK_FPS), None
         for count, frame in enumerate(container.decode(stream)):
             t = (frame.time - origin) if frame.time is not None else count / rate
             if t < times[idx]:

@@ -24,11 +24,13 @@ from typing import Any
 
 from aligner.corpus import VideoSource, discover, probe_video
 from aligner.errors import AlignerError, InputError
-from aligner.sentencify import SentencifyParams, sentencify
+from aligner.sentencify import SentencifyParams, iter_sentences
 from aligner.subtitles import Cue, cues_from_json, normalize_cues, parse_subtitles
 from aligner.workspace import Workspace
 
-INGEST_VERSION = 1  # bump when parsing changes, so every video is ingested again
+INGEST_VERSION = 2  # bump when parsing changes, so every video is ingested again
+# 2: own WebVTT/SRT reader, labels stripped, HowTo100M repeated lines merged, cues clamped to
+#    the video's duration, word length capped
 NO_ASR_HINT = "ASR is off; run `aligner ingest --asr` to transcribe it"
 
 Report = Callable[[str], None]
@@ -99,7 +101,7 @@ def ingest_dataset(
     if not ws.dataset.is_dir():
         raise AlignerError(f"{ws.dataset}: dataset folder does not exist")
     with Store(ws.db_path) as store:
-        sources = discover(ws.dataset, warn=report)
+        sources = discover(ws.dataset, warn=report, cache_dir=ws.root)
         stored = {row["video_id"]: row for row in store.videos(status=None)}
         ctx = _Context(store, ws.dataset, params or SentencifyParams(), asr, asr_model, report)
         summary = IngestSummary(videos=len(sources))
@@ -147,19 +149,19 @@ def _up_to_date(row: dict | None, key: str, *, asr: bool) -> bool:
 def _ingest_changed(
     ctx: _Context, src: VideoSource, row: dict | None, subtitle: _SubtitleInput, key: str
 ) -> str:
-    info = probe_video(src.path)
+    info, stat = probe_video(src.path), src.path.stat()
     fields: dict[str, Any] = {
         "path": src.rel_path,
         "duration": info.duration,
         "fps": info.fps,
         "width": info.width,
         "height": info.height,
-        "size_bytes": info.size_bytes,
-        "mtime": src.path.stat().st_mtime,
+        "size_bytes": stat.st_size,
+        "mtime": stat.st_mtime,
         "input_key": key,
         "error": None,
     }
-    cues, source = _load_cues(ctx, src, subtitle)
+    cues, source = _load_cues(ctx, src, subtitle, info.duration)
     if cues is None:
         if row is not None and row["status"] == "ok":
             raise AlignerError(f"{src.path}: no subtitles found any more ({NO_ASR_HINT})")
@@ -167,35 +169,40 @@ def _ingest_changed(
         fields.update(status="no_subtitles", subtitle_path=None, subtitle_source=None)
         ctx.store.write_video(src.video_id, fields)
         return "no_subtitles"
-    sentences = sentencify(cues, ctx.params)
+    # (start, end, text) only, and the cues let go before the insert: the words of 200k cues
+    # and the rows being written are never all held at once
+    sentences = [(s.start, s.end, s.text) for s in iter_sentences(cues, ctx.params)]
+    del cues
     if not sentences:
         raise InputError(subtitle.path or src.path, "no sentences with text")
     fields.update(status="ok", subtitle_source=source, subtitle_path=_subtitle_rel(ctx, subtitle))
-    ctx.store.write_video(src.video_id, fields, [(s.start, s.end, s.text) for s in sentences])
+    ctx.store.write_video(src.video_id, fields, sentences)
     return "ok"
 
 
 def _load_cues(
-    ctx: _Context, src: VideoSource, subtitle: _SubtitleInput
+    ctx: _Context, src: VideoSource, subtitle: _SubtitleInput, duration: float
 ) -> tuple[list[Cue] | None, str | None]:
-    """The video's cues and their source; (None, None) when it has no subtitles and ASR is off."""
+    """The video's cues (kept inside its `duration`) and their source; (None, None) when it has
+    no subtitles and ASR is off."""
     if subtitle.source == "caption.json":
         assert subtitle.path is not None
         raw = cues_from_json(src.caption_entry, subtitle.path, video_id=src.video_id)
         where = f"{subtitle.path} [{src.video_id}]"
-        cues = normalize_cues(raw, where, warn=ctx.report)
+        cues = normalize_cues(raw, where, warn=ctx.report, duration=duration)
         if not cues:
             raise InputError(subtitle.path, f"entry {src.video_id!r}: no captions with text")
         return cues, "caption.json"
     if subtitle.source is not None:
         assert subtitle.path is not None
-        return parse_subtitles(subtitle.data, subtitle.path, warn=ctx.report), subtitle.source
+        cues = parse_subtitles(subtitle.data, subtitle.path, warn=ctx.report, duration=duration)
+        return cues, subtitle.source
     if not ctx.asr:
         return None, None
-    return _transcribe(ctx, src.path), "asr"
+    return _transcribe(ctx, src.path, duration), "asr"
 
 
-def _transcribe(ctx: _Context, path: Path) -> list[Cue]:
+def _transcribe(ctx: _Context, path: Path, duration: float) -> list[Cue]:
     try:
         from aligner import asr
     except ImportError as err:
@@ -208,7 +215,7 @@ def _transcribe(ctx: _Context, path: Path) -> list[Cue]:
         raise AlignerError(f"{path}: ASR failed ({type(err).__name__}: {err})") from None
     if not cues:
         raise AlignerError(f"{path}: ASR found no speech")
-    return normalize_cues(cues, path, warn=ctx.report)
+    return normalize_cues(cues, path, warn=ctx.report, duration=duration)
 
 
 def _record_error(

@@ -1,7 +1,9 @@
 """`aligner review DATASET`: start the Streamlit review app on a dataset's store.
 
-Runs `streamlit run ui/app.py -- DATASET --db PATH` in this Python. Only `--port` is passed to
-Streamlit when given, so its own config files and `STREAMLIT_*` variables keep working.
+Runs `streamlit run ui/app.py -- DATASET --db PATH` in this Python. Streamlit's own config files
+and `STREAMLIT_*` variables keep working for everything but one setting: usage statistics are
+always off (`--browser.gatherUsageStats=false`), since curators' sessions are nobody else's
+business and the app must run with no network. `--port` is passed when given.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from pathlib import Path
 
 from aligner.errors import AlignerError
 from aligner.workspace import Workspace
+
+# Streamlit options the app always runs with, whatever the user's Streamlit config says
+FIXED_OPTIONS = ("--browser.gatherUsageStats=false",)
 
 
 def app_path() -> Path:
@@ -27,7 +32,7 @@ def app_path() -> Path:
 
 def review_command(ws: Workspace, *, port: int | None = None) -> list[str]:
     """The command line that starts the app (without running it)."""
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app_path())]
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app_path()), *FIXED_OPTIONS]
     if port is not None:
         cmd += ["--server.port", str(int(port))]
     return [*cmd, "--", str(ws.dataset), "--db", str(ws.db_path)]

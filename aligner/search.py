@@ -71,8 +71,12 @@ def video_embeddings(model, video: Sequence[np.ndarray]) -> np.ndarray:
         for t0 in starts:
             t1 = min(t, t0 + window)
             x = [torch.from_numpy(np.asarray(v[t0:t1], np.float32))[None] for v in video]
-            tokens = model.encode_video_tokens(x) + model.positions(t1 - t0)  # (1, t', d)
-            dual = F.normalize(model.dual_norm(model.dual_encoder(tokens)), dim=-1)
+            tokens = model.encode_video_tokens(x)  # (1, t', d)
+            # as `TAN.forward`: positions only when the dual encoder has temporal context
+            dual_in = tokens + model.positions(t1 - t0) if model.cfg.dual_layers else tokens
+            pad = torch.zeros(1, t1 - t0, dtype=torch.bool)
+            dual = model.dual_norm(model.dual_encoder(dual_in, src_key_padding_mask=pad))
+            dual = F.normalize(dual, dim=-1)
             total[t0:t1] += dual[0].numpy()
             count[t0:t1] += 1
     mean = total / np.maximum(count, 1)

@@ -8,14 +8,17 @@ sentences, cutting
   - after a word ending in any punctuation (also , ; :) once it has `soft_max_words` words,
   - once it has `hard_max_words` words (unpunctuated ASR would otherwise run on),
   - at a pause longer than `max_pause_s` between two words.
-A sentence runs from its first word's start to its last word's end. Subtitles that are already
-sentences (nearly every cue ends in sentence punctuation, or the caller says so) are kept as
-they are.
+A word lasts until the next word of its fragment starts, but at most `max_word_s`: the last
+word of a caption would otherwise end at the caption's end and stretch a sentence across a
+long silence. Word times never go backwards, even across fragments that overlap, so a sentence
+never ends before it starts. A sentence runs from its first word's start to its last word's
+end. Subtitles that are already sentences (nearly every cue ends in sentence punctuation, or
+the caller says so: `aligner ingest --sentences-as-cues`) are kept as they are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
@@ -27,6 +30,7 @@ CLOSING = "\"')]}»”’"  # stripped before looking at a word's last character
 MAX_PAUSE_S = 1.0  # seconds of silence between two words that end a sentence (TAN: 1.0)
 SOFT_MAX_WORDS = 20  # past this many words, any punctuation ends the sentence (TAN: 20)
 HARD_MAX_WORDS = 40  # a sentence never grows past this many words
+MAX_WORD_S = 1.5  # seconds a single word may last (a slow spoken word is under a second)
 ALREADY_SENTENCES_SHARE = 0.9  # share of cues ending in . ! ? that means "already sentences"
 
 
@@ -37,10 +41,11 @@ class SentencifyParams:
     max_pause_s: float = MAX_PAUSE_S
     soft_max_words: int = SOFT_MAX_WORDS
     hard_max_words: int = HARD_MAX_WORDS
+    max_word_s: float = MAX_WORD_S
     already_sentences: bool | None = None  # None: decide from the punctuation of the cues
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _TimedWord:
     text: str
     start: float  # seconds
@@ -58,15 +63,27 @@ def sentencify(
     `already_sentences` (or `params.already_sentences`) True keeps the cues as they are, False
     always merges, None decides: cues that nearly all end in . ! ? are already sentences.
     """
+    return list(iter_sentences(cues, params, already_sentences=already_sentences))
+
+
+def iter_sentences(
+    cues: Sequence[Cue],
+    params: SentencifyParams | None = None,
+    *,
+    already_sentences: bool | None = None,
+) -> Iterator[Cue]:
+    """`sentencify` one sentence at a time: only the current sentence's words are held, so a
+    subtitle file of 200k cues never exists as millions of word objects at once."""
     params = params or SentencifyParams()
     flag = already_sentences if already_sentences is not None else params.already_sentences
     cues = [cue for cue in cues if cue.text.strip()]
     if flag is None:
         flag = looks_like_sentences(cues)
     if flag:
-        return list(cues)
-    words = [word for cue in cues for word in fragment_words(cue)]
-    return [_sentence(group) for group in _group(words, params)]
+        yield from cues
+        return
+    for group in _group(_ordered_words(cues, params.max_word_s), params):
+        yield _sentence(group)
 
 
 def looks_like_sentences(cues: Sequence[Cue]) -> bool:
@@ -77,12 +94,13 @@ def looks_like_sentences(cues: Sequence[Cue]) -> bool:
     return ended >= ALREADY_SENTENCES_SHARE * len(cues)
 
 
-def fragment_words(cue: Cue) -> list[_TimedWord]:
+def fragment_words(cue: Cue, max_word_s: float = MAX_WORD_S) -> list[_TimedWord]:
     """The words of one fragment with start/end seconds.
 
     Known word starts (inline captions, Whisper) are used when they match the text; otherwise
     the fragment's span is split evenly between its words (TAN: `np.linspace` per fragment).
-    A word ends where the next word of the fragment starts; the last one at the fragment's end.
+    A word ends where the next word of the fragment starts (the last one at the fragment's
+    end), but lasts at most `max_word_s`.
     """
     texts = cue.text.split()
     if not texts:
@@ -93,20 +111,40 @@ def fragment_words(cue: Cue) -> list[_TimedWord]:
     else:
         step = (cue.end - cue.start) / len(texts)
         starts = [cue.start + i * step for i in range(len(texts))]
-    ends = [*starts[1:], cue.end]
+    ends = [
+        min(end, start + max_word_s)
+        for start, end in zip(starts, [*starts[1:], cue.end], strict=True)
+    ]
     return [_TimedWord(t, s, e) for t, s, e in zip(texts, starts, ends, strict=True)]
 
 
-def _group(words: list[_TimedWord], params: SentencifyParams) -> list[list[_TimedWord]]:
-    groups: list[list[_TimedWord]] = []
+def _ordered_words(cues: Iterable[Cue], max_word_s: float) -> Iterator[_TimedWord]:
+    """Every fragment's words in order, each starting no earlier than the one before ended
+    (overlapping or same-start fragments would otherwise make time run backwards)."""
+    floor = 0.0
+    for cue in cues:
+        for word in fragment_words(cue, max_word_s):
+            start = max(word.start, floor)
+            end = max(word.end, start)
+            floor = end
+            yield (
+                word
+                if (start, end) == (word.start, word.end)
+                else _TimedWord(word.text, start, end)
+            )
+
+
+def _group(words: Iterable[_TimedWord], params: SentencifyParams) -> Iterator[list[_TimedWord]]:
     current: list[_TimedWord] = []
-    for i, word in enumerate(words):
+    words = iter(words)
+    word = next(words, None)
+    while word is not None:
         current.append(word)
-        nxt = words[i + 1] if i + 1 < len(words) else None
+        nxt = next(words, None)
         if nxt is None or _cut_after(current, word, nxt, params):
-            groups.append(current)
+            yield current
             current = []
-    return groups
+        word = nxt
 
 
 def _cut_after(

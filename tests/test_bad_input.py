@@ -103,10 +103,10 @@ def test_each_bad_input_gives_one_line_and_the_batch_completes(bad_dataset):
             "mismatch": "error", "caption ok": "ok", "vidéo avec espaces ☕": "ok",
         }  # fmt: skip
         assert s.video("zero")["error"].endswith("zero.mp4: empty file (0 bytes), not a video")
-        # repaired times: negative clamped, reversed swapped, sorted (equal starts keep file
-        # order), an overlap with a later start trimmed (a: 1.5 stays, it ends before b)
+        # repaired times: negative clamped, reversed swapped, sorted; c (swapped to 2-3) and b
+        # (2-3.5) start together, so they share 2-3.5 in file order, one word each
         assert [(r.start, r.end, r.text) for r in s.sentences("times")] == [
-            (0.0, 1.5, "a."), (2.0, 3.0, "c."), (2.0, 3.5, "b."), (4.0, 5.0, "d."),
+            (0.0, 1.5, "a."), (2.0, 2.75, "c."), (2.75, 3.5, "b."), (4.0, 5.0, "d."),
         ]  # fmt: skip
         assert [r.text for r in s.sentences("latin")] == ["Crème brûlée à la française."]
         assert [r.text for r in s.sentences("vidéo avec espaces ☕")] == [
@@ -204,3 +204,74 @@ def test_a_video_removed_from_the_folder_keeps_its_rows(tmp_path, mp4):
     assert summary.videos == 1
     with Store(ds / ".aligner/aligner.duckdb") as s:
         assert s.counts()["sentences"] == 4
+
+
+# -- hostile subtitle inputs (issue 12), generated here -----------------------------------------
+def _crowded_vtt(n: int = 10_000) -> str:
+    """n cues inside one second (1.000 s to 2.000 s), one distinct word each."""
+    lines = ["WEBVTT", ""]
+    for i in range(n):
+        start = 1.0 + i / n
+        lines += [f"00:00:{start:06.3f} --> 00:00:{start + 0.0005:06.3f}", f"w{i}", ""]
+    return "\n".join(lines)
+
+
+def test_hostile_subtitles_each_give_one_line_and_the_batch_goes_on(tmp_path, mp4):
+    ds = tmp_path / "hostile"
+    add_video(ds, mp4, "good", (".vtt", GOOD_VTT))
+    add_video(ds, mp4, "crowded", (".vtt", _crowded_vtt()))
+    nan = '{"start": [NaN, 1.0, 1.5, -Infinity], "end": [1, Infinity, 2, 3], "text": ["a", "b", "c", "d"]}'
+    add_video(ds, mp4, "nan", (".json", nan))
+    add_video(ds, mp4, "strtimes", (".json", '{"start": "0", "end": "1", "text": "x"}'))
+    add_video(ds, mp4, "nested", (".json", '{"start": [0], "end": [1], "text": [["x"]]}'))
+    add_video(ds, mp4, "booltime", (".json", '{"start": [true], "end": [1], "text": ["x"]}'))
+    add_video(ds, mp4, "jsonlist", (".json", '[{"start": [0], "end": [1], "text": ["x"]}]'))
+    add_video(ds, mp4, "deep", (".json", "[" * 100_000))
+    add_video(ds, mp4, "late", (".srt", "1\n10:00:00,000 --> 10:00:01,000\ntoo late\n"))
+    add_video(ds, mp4, "entrytypes")
+    put(ds, "caption.json", json.dumps({"entrytypes": {"start": 0, "end": 1, "text": "x"}}))
+    summary, lines = run_ingest(ds)
+
+    assert "nan.json: 3 cue(s) with not finite times (dropped)" in line_for(lines, "nan.json")
+    assert '"start", "end" and "text" must be lists' in line_for(lines, "strtimes.json")
+    assert "item 0: text must be a string, got list" in line_for(lines, "nested.json")
+    assert "item 0: times must be numbers" in line_for(lines, "booltime.json")
+    assert "expected an object" in line_for(lines, "jsonlist.json")
+    assert "deep.json: malformed JSON" in line_for(lines, "deep.json")
+    assert "every cue starts after the video's end" in line_for(lines, "late.srt")
+    entry_line = line_for(lines, "'entrytypes'")
+    assert (
+        f"{ds / 'caption.json'}: entry 'entrytypes': " in entry_line
+        and "must be lists" in entry_line
+    )
+    assert all("\n" not in line for line in lines) and not any("crowded" in x for x in lines)
+    with Store(ds / ".aligner/aligner.duckdb") as s:
+        status = {v["video_id"]: v["status"] for v in s.videos(status=None)}
+        assert status == {
+            "good": "ok", "crowded": "ok", "nan": "ok", "strtimes": "error", "nested": "error",
+            "booltime": "error", "jsonlist": "error", "deep": "error", "late": "error",
+            "entrytypes": "error",
+        }  # fmt: skip
+        assert [r.text for r in s.sentences("nan")] == ["c"]  # a, b and d had no finite time
+        crowded = s.sentences("crowded")
+    words = " ".join(r.text for r in crowded).split()
+    assert sorted(words) == sorted(f"w{i}" for i in range(10_000))  # every word once
+    assert all(1.0 <= r.start <= r.end <= 2.001 for r in crowded)
+    assert [r.start for r in crowded] == sorted(r.start for r in crowded)
+    assert (summary.ok, summary.errors) == (3, 7)
+
+
+def test_hostile_files_replacing_good_ones_lose_nothing(tmp_path, mp4):
+    ds = tmp_path / "ds"
+    add_video(ds, mp4, "a", (".json", '{"start": [0.5], "end": [2.0], "text": ["Stir."]}'))
+    add_video(ds, mp4, "b", (".vtt", GOOD_VTT))
+    run_ingest(ds)
+    with Store(ds / ".aligner/aligner.duckdb") as s:
+        before = {v: s.sentences(v) for v in "ab"}
+    put(ds, "subtitles/a.json", '{"start": [NaN], "end": [Infinity], "text": ["Stir."]}')
+    put(ds, "subtitles/b.vtt", "WEBVTT\n\n10:00:00.000 --> 10:00:01.000\nFar too late.\n")
+    summary, lines = run_ingest(ds)
+    assert summary.errors == 2 and all("kept the" in x for x in lines if "stored before" in x)
+    assert sum("stored before" in x for x in lines) == 2
+    with Store(ds / ".aligner/aligner.duckdb") as s:
+        assert {v: s.sentences(v) for v in "ab"} == before

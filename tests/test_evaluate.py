@@ -99,6 +99,23 @@ def test_bad_ground_truth_names_the_file(tmp_path):
         read_ground_truth(bad)
     with pytest.raises(InputError, match="nope.json: ground-truth file not found"):
         read_ground_truth(tmp_path / "nope.json")
+    bad.write_text('{"v": [[1, 0.5, 2, "ok"], [2, 1, 2, "two is no flag"]]}')
+    with pytest.raises(InputError, match="gt.json: .*video 'v' row 1: expected"):
+        read_ground_truth(bad)
+    bad.write_text('{"v": [[0, "NaN", 2, "x"]]}')
+    with pytest.raises(InputError, match="row 0: start/end must be numbers"):
+        read_ground_truth(bad)
+
+
+def test_real_htm_align_rows_read_as_given(tmp_path):
+    """TAN's README row `[1, 10.739, 17.535, 'add extra virgin olive oil and garlic']`."""
+    path = tmp_path / "htm_align.json"
+    path.write_text('{"-3CEg4y7mQM": [[0, 2.1, 9.0, "hi guys"], '
+                    '[1, 10.739, 17.535, "add extra virgin olive oil and garlic"]], "x": [[true, 1, 2, "a"]]}')  # fmt: skip
+    truths = read_ground_truth(path)
+    assert truths[1] == Truth("-3CEg4y7mQM", True, 10.739, 17.535,
+                              "add extra virgin olive oil and garlic")  # fmt: skip
+    assert not truths[0].alignable and truths[2].alignable
 
 
 # -- the dataset round trip with toy features ----------------------------------------------------
@@ -144,19 +161,21 @@ def toy_features(monkeypatch, toy_workspace):
 @pytest.mark.slow
 def test_train_predict_evaluate_round_trip(toy_features, capsys):
     ws = toy_features
-    from aligner.tan.infer import load_similarity
+    from aligner.similarity import load_similarity
 
     assert cli.main(["train", str(ws.dataset), "--epochs", "3"]) == 0
     assert (ws.root / "checkpoints" / "tan.pt").is_file()
     assert (ws.root / "checkpoints" / "tan.stage1.pt").is_file()
     assert cli.main(["predict", str(ws.dataset)]) == 0
     capsys.readouterr()
+    _each_stage_alone_is_idempotent(ws, capsys)
     assert cli.main(["evaluate", str(ws.dataset), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["n_matched"] == report["n_sentences"] > 50
     assert set(report["baselines"]) == {"asr", "dual", "tan_stage1"}
-    assert report["baselines"]["asr"]["roc_auc"] == 0.5
-    assert 0 <= report["r_at_1"] <= 1 and 0 <= report["roc_auc"] <= 1
+    model, asr = _by_hand(ws, report["run_id"])  # the same numbers, recomputed from the rows
+    assert (report["r_at_1"], report["roc_auc"]) == pytest.approx(model)
+    assert report["baselines"]["asr"]["r_at_1"] == pytest.approx(asr)
     assert cli.main(["evaluate", str(ws.dataset), "--run", report["run_id"]]) == 0
     assert "TAN (co-trained)" in capsys.readouterr().out
     with Store(ws.db_path) as store:
@@ -168,6 +187,86 @@ def test_train_predict_evaluate_round_trip(toy_features, capsys):
     sim = load_similarity(ws, run["run_id"], vid)
     assert sim.shape == (sum(s.video_id == vid for s in sentences), toy_features_duration(ws, vid))
     assert "TAN before co-training" in format_report(report)
+
+
+def _each_stage_alone_is_idempotent(ws, capsys):
+    """`train` / `predict` re-run with nothing changed do no work and say so; `--force` redoes."""
+    with Store(ws.db_path, read_only=True) as store:
+        runs = store.runs()
+    checkpoint = ws.root / "checkpoints" / "tan.pt"
+    written = checkpoint.stat().st_mtime_ns
+    assert cli.main(["train", str(ws.dataset), "--epochs", "3"]) == 0
+    assert "is up to date" in capsys.readouterr().out
+    assert cli.main(["predict", str(ws.dataset)]) == 0
+    assert "is up to date" in capsys.readouterr().out
+    with Store(ws.db_path, read_only=True) as store:
+        assert store.runs() == runs  # no new run row
+    assert checkpoint.stat().st_mtime_ns == written
+    assert cli.main(["predict", str(ws.dataset), "--force"]) == 0
+    assert "predicted " in capsys.readouterr().out
+    with Store(ws.db_path, read_only=True) as store:
+        assert len(store.runs("predict")) == len([r for r in runs if r["kind"] == "predict"]) + 2
+
+
+def test_train_decides_itself_whether_its_checkpoint_is_up_to_date(toy_features, tmp_path,
+                                                                   monkeypatch):  # fmt: skip
+    """Same inputs: nothing trained; `force`, a new label or other settings: trained again.
+    (The loop is stubbed: a fresh untrained model; the decision is what is tested here.)"""
+    import aligner.tan.train as train
+    from aligner.tan.model import build_model
+
+    calls = []
+
+    def fake_train_items(items, spec, *, config, train_config, seed, progress):
+        calls.append(train_config)
+        model = build_model(config, spec).eval()
+        return train.TrainResult(model, model.state_dict())
+
+    monkeypatch.setattr(train, "train_items", fake_train_items)
+    ws, out = toy_features, tmp_path / "ckpt" / "t.pt"
+    first = train.train_dataset(ws, epochs=2, out=out, progress=False)
+    assert first.trained and out.is_file() and len(calls) == 1
+    again = train.train_dataset(ws, epochs=2, out=out, progress=False)
+    assert not again.trained and len(calls) == 1 and "is up to date" in str(again)
+    assert (again.run_id, again.n_videos, again.inputs_key) == (
+        first.run_id, first.n_videos, first.inputs_key
+    )  # fmt: skip
+    assert train.train_dataset(ws, epochs=2, out=out, force=True, progress=False).trained
+    assert train.train_dataset(ws, epochs=3, out=out, progress=False).trained  # other settings
+    with Store(ws.db_path) as store:
+        sentence = store.sentences()[0]
+        store.record_decision(sentence.sentence_id, action="not_alignable", curator="ann")
+    labelled = train.train_dataset(ws, epochs=3, out=out, progress=False)
+    assert labelled.trained and labelled.n_labels == 1 and len(calls) == 4
+    from aligner.features import builtin  # a new descriptor version: features change, retrain
+
+    monkeypatch.setattr(builtin, "DESCRIPTOR_VERSION", builtin.DESCRIPTOR_VERSION + 1)
+    assert train.train_dataset(ws, epochs=3, out=out, progress=False).trained
+    with Store(ws.db_path) as store:  # leave the shared workspace as it was
+        store.record_decision(sentence.sentence_id, action="skip", curator="ann")
+
+
+def _by_hand(ws, run_id: str) -> tuple[tuple[float, float], float]:
+    """((R@1, ROC-AUC) of the run, R@1 of the ASR midpoints) straight from the stored rows and
+    the ground-truth file, without aligner.evaluate: floor(start) <= peak <= ceil(end) over the
+    alignable sentences; AUC as the share of (alignable, not) pairs ranked right, ties half."""
+    import math
+
+    truth = json.loads((ws.dataset / "annotations" / "htm_align.json").read_text())
+    with Store(ws.db_path, read_only=True) as store:
+        preds = {(p["video_id"], p["idx"]): p for p in store.predictions(run_id)}
+        asr = {(s.video_id, s.idx): (s.start + s.end) / 2 for s in store.sentences()}
+    hits, asr_hits, pos, neg = [], [], [], []
+    for video_id, sentences in truth.items():
+        for idx, (alignable, start, end, _text) in enumerate(sentences):
+            pred = preds[(video_id, idx)]
+            (pos if alignable else neg).append(pred["alignability"])
+            if alignable:
+                window = (math.floor(start), math.ceil(end))
+                hits.append(window[0] <= pred["peak"] <= window[1])
+                asr_hits.append(window[0] <= asr[(video_id, idx)] <= window[1])
+    pairs = [(a > b) + 0.5 * (a == b) for a in pos for b in neg]
+    return (np.mean(hits), np.mean(pairs)), np.mean(asr_hits)
 
 
 def toy_features_duration(ws, video_id):
@@ -244,4 +343,6 @@ def test_model_trained_on_a_generated_folder_beats_the_asr_timestamps_there(gene
     report = evaluate_dataset(ws)
     assert report["n_matched"] == report["n_sentences"]
     assert report["r_at_1"] >= report["baselines"]["asr"]["r_at_1"] + 0.1
-    assert report["roc_auc"] >= 0.8
+    # alignability is learned, no longer the generator-specific "talking head" rule: on 12
+    # videos it ranks well above chance (0.5), not near-perfectly (the quality suite: ~0.9 on 24)
+    assert report["roc_auc"] >= 0.7

@@ -68,7 +68,7 @@ def perturbations(image: np.ndarray, rng) -> dict[str, np.ndarray]:
 
 
 def descriptor(image: np.ndarray) -> np.ndarray:
-    return B.describe(cv2.resize(image, B.INPUT_SIZE, interpolation=cv2.INTER_AREA))
+    return B.describe_video([cv2.resize(image, B.INPUT_SIZE, interpolation=cv2.INTER_AREA)])[0]
 
 
 def test_builtin_same_scene_closer_than_different_scenes_on_natural_images():
@@ -85,7 +85,7 @@ def test_builtin_same_scene_closer_than_different_scenes_on_natural_images():
 
 def test_builtin_descriptor_shape_and_norm():
     frame = np.random.default_rng(1).integers(0, 255, (120, 160, 3), dtype=np.uint8)
-    d = B.describe(frame, previous=frame[::-1])
+    d = B.describe_video([frame[::-1], frame])[1]  # the second sample: with motion
     assert d.shape == (B.DIM,) and d.dtype == np.float32
     assert abs(np.linalg.norm(d) - 1) < 1e-5
 
@@ -94,8 +94,8 @@ def test_builtin_motion_block_sees_movement():
     rng = np.random.default_rng(2)
     still = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
     moved = np.roll(still, 20, axis=1)
-    static = B.describe(still, previous=still)
-    moving = B.describe(still, previous=moved)
+    static = B.describe_video([still, still])[1]
+    moving = B.describe_video([moved, still])[1]
     motion = slice(B.DIM - B.MOTION_DIM, B.DIM)
     assert np.linalg.norm(moving[motion][:-1]) > 3 * np.linalg.norm(static[motion][:-1])
 
@@ -225,6 +225,22 @@ def test_precomputed_features_with_a_wrong_shape(dataset, array, message):
         assert "4.0 s" in str(err.value)  # both numbers: rows and the video's duration
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_precomputed_features_with_nan_or_inf_are_refused(dataset, bad, capsys):
+    folder = dataset.dataset / "features" / "s3d"
+    folder.mkdir(parents=True)
+    poisoned = np.ones((4, 8), np.float32)
+    poisoned[2, 5] = bad
+    np.save(folder / "cook.npy", poisoned)
+    np.save(folder / "walk.npy", np.ones((3, 8), np.float32))
+    with pytest.raises(InputError, match=r"cook.npy: 1 feature rows hold NaN or infinite .*row 2"):
+        load_video_features(dataset, "cook", ["precomputed:s3d"])
+    summary = compute_features(dataset, visual=["precomputed:s3d"])  # the batch goes on
+    assert summary.failed == ["cook", "broken"] or set(summary.failed) == {"cook", "broken"}
+    lines = [line for line in capsys.readouterr().err.splitlines() if "cook" in line]
+    assert len(lines) == 1 and "cook.npy" in lines[0] and "NaN or infinite" in lines[0]
+
+
 # -- Hugging Face vision models (a tiny random CLIP, never downloaded) ------------------------
 @pytest.fixture(scope="module")
 def tiny_clip(tmp_path_factory) -> Path:
@@ -299,9 +315,10 @@ def test_unknown_vision_model_is_one_clear_error(dataset):
 
 
 def test_committed_sample_end_to_end(sample_dataset):
-    ingest = pytest.importorskip("aligner.ingest")
+    from aligner.ingest import ingest_dataset
+
     ws = open_workspace(sample_dataset)
-    ingest.ingest_dataset(ws)
+    ingest_dataset(ws)
     summary = compute_features(ws)
     with Store(ws.db_path) as store:
         videos = store.videos()

@@ -1,11 +1,11 @@
-"""LAFF fusion: shapes, weights, multi-head similarity, and that it learns whom to listen to."""
+"""LAFF fusion: shapes, weights, and that it learns whom to listen to."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from aligner.features.fusion import LAFF, MultiHeadLAFF, multi_head_similarity, named_weights
+from aligner.features.fusion import LAFF
 
 
 def test_shapes_and_weights_per_second():
@@ -22,25 +22,6 @@ def test_shapes_and_weights_per_second():
 def test_single_feature_set_gets_all_the_weight():
     laff = LAFF([16], 8)
     assert torch.allclose(laff.weights([torch.randn(5, 16)]), torch.ones(5, 1))
-
-
-def test_multi_head_similarity():
-    video_side = MultiHeadLAFF([32, 48], 16, heads=4)
-    text_side = MultiHeadLAFF([384, 16], 16, heads=4)
-    v = video_side([torch.randn(7, 32), torch.randn(7, 48)])  # (T, h, d)
-    t = text_side([torch.randn(3, 384), torch.randn(3, 16)])  # (K, h, d)
-    assert v.shape == (7, 4, 16) and t.shape == (3, 4, 16)
-    sim = multi_head_similarity(t, v)
-    assert sim.shape == (3, 7) and sim.abs().max() <= 1 + 1e-5
-    # the mean over heads of the per-head cosines
-    cos = torch.nn.functional.cosine_similarity
-    expected = torch.stack([cos(t[1, h], v[4, h], dim=0) for h in range(4)]).mean()
-    assert torch.isclose(sim[1, 4], expected, atol=1e-6)
-    weights = video_side.mean_weights([torch.randn(7, 32), torch.randn(7, 48)])
-    assert weights.shape == (7, 2)
-    shown = named_weights(video_side.weights([torch.randn(7, 32), torch.randn(7, 48)]),
-                          ["builtin", "clip"])  # fmt: skip
-    assert set(shown) == {"builtin", "clip"} and len(shown["clip"]) == 7
 
 
 @pytest.fixture

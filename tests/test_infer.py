@@ -1,4 +1,4 @@
-"""Inference: the start/end rule, windows, similarity files, predictions in the store."""
+"""Inference: the start/end rule, windows, predictions in the store."""
 
 from __future__ import annotations
 
@@ -9,17 +9,16 @@ import torch
 from aligner.errors import AlignerError
 from aligner.tan.config import FeatureSpec, TANConfig
 from aligner.tan.infer import (
+    ALIGN_CENTRE,
     VideoPrediction,
-    background_seconds,
-    load_similarity,
+    asr_prior,
+    calibrated,
     peak_interval,
     predict_video,
-    save_similarity,
     sentence_rows,
     window_plan,
 )
 from aligner.tan.model import build_model
-from aligner.workspace import open_workspace
 
 SPEC = FeatureSpec(("toy",), (6,), "toy-text", 5)
 TINY = TANConfig(width=16, joint_layers=1, dual_layers=1, heads=2)
@@ -87,40 +86,37 @@ def test_empty_inputs_and_bad_mode():
                       mode="fast")  # fmt: skip
 
 
-def test_similarity_files_round_trip_as_float16(tmp_path):
-    ws = open_workspace(tmp_path)
-    sim = np.random.default_rng(0).normal(size=(4, 30)).astype(np.float32) * 10
-    path = save_similarity(ws, "predict-1", "vid", sim)
-    assert path == ws.root / "similarity" / "predict-1" / "vid.npy"
-    back = load_similarity(ws, "predict-1", "vid")
-    assert back.dtype == np.float16 and back.shape == (4, 30)
-    assert np.allclose(back, sim, atol=0.01)
-    with pytest.raises(AlignerError, match="no similarity stored for video other"):
-        load_similarity(ws, "predict-1", "other")
-
-
 def test_sentence_rows_use_the_fused_similarity_and_the_dual_branch():
     joint = np.array([[0.0, 1.0, 5.0, 0.0]], np.float32)
     dual = np.array([[6.0, 1.0, 2.0, 0.0]], np.float32)
-    pred = VideoPrediction(joint, dual, np.array([0.9]), np.array([0.2]), np.zeros(4, bool))
+    pred = VideoPrediction(joint, dual, np.array([0.9]), np.array([0.2]), np.array([1.5]))
     (row,) = sentence_rows(pred)
     assert row["peak"] == 2.0  # fused: (0+6)/2 = 3 < (5+2)/2 = 3.5
     assert row["dual_peak"] == 0.0
-    # nothing is background: alignability = (head + 1) / 2
-    assert row["alignability"] == pytest.approx(0.95) and row["dual_alignability"] == 0.6
-    pred.background = np.array([False, False, True, False])  # the fused peak is background
-    (row,) = sentence_rows(pred)
-    assert row["alignability"] < 0.7 and row["dual_alignability"] > 0.5
+    assert 0 < row["alignability"] < 1 and 0 < row["dual_alignability"] < 1
 
 
-def test_background_seconds_are_the_recurring_look():
-    rng = np.random.default_rng(0)
-    head, steps = rng.normal(size=8), rng.normal(size=(6, 8))
-    video = np.stack([head] * 30 + [steps[i // 10] for i in range(60)])  # 30 s of talking head
-    video = video + 0.05 * rng.normal(size=video.shape)
-    background = background_seconds([video.astype(np.float32)])
-    assert background[:30].all() and not background[30:].any()
-    assert background_seconds([np.zeros((0, 8), np.float32)]).shape == (0,)
+def test_the_asr_prior_picks_the_occurrence_near_where_it_was_said():
+    row = np.full(120, -3.0)
+    row[18:23] = 8.0  # the thing is shown twice, looking the same both times
+    row[78:83] = 8.0
+    prior = asr_prior(120, np.array([75.0, 24.0]))
+    assert peak_interval(row, prior=prior[0])[0] in range(78, 83)
+    assert peak_interval(row, prior=prior[1])[0] in range(18, 23)
+    # much better evidence far away still wins over a poor match near the ASR time
+    row[100] = 14.0
+    assert peak_interval(row, prior=prior[0])[0] == 100
+    assert prior[0, 75] > prior[0, 50] > prior[0, 0]
+
+
+def test_alignability_is_a_monotone_calibrated_probability():
+    matches = np.full((3, 50), -2.0, np.float32)
+    matches[0, 10] = 10.0  # a sentence with a clear match
+    matches[1, 30] = 4.0
+    pred = VideoPrediction(matches, matches.copy(), np.zeros(3), np.zeros(3), np.full(3, 25.0))
+    p = pred.alignability
+    assert p[0] > p[1] > p[2] and ((p > 0) & (p < 1)).all()
+    assert calibrated(np.array([ALIGN_CENTRE]))[0] == pytest.approx(0.5)
 
 
 def test_laff_weights_name_each_backbone_and_sum_to_one():

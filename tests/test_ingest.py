@@ -171,3 +171,81 @@ def test_console_script_runs(dataset):
     out = subprocess.run([*cmd, "ingest", str(dataset)], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("ingest: 4 videos")
+
+
+def test_cues_past_the_video_end_are_dropped_or_cut_with_one_line(dataset):
+    vtt = (
+        "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nMix it.\n\n00:00:04.000 --> 00:00:08.000\nBake it.\n\n"
+        "00:01:40.000 --> 00:01:41.000\nLate.\n\n01:00:00.000 --> 01:00:01.000\nLater.\n"
+    )
+    (dataset / "subtitles/a.vtt").write_text(vtt)
+    _, lines = ingest(dataset)
+    (line,) = [x for x in lines if "a.vtt" in x]
+    assert "3 cue(s) past the video's end (5.0 s): 2 dropped, 1 cut at the end" in line
+    with Store(dataset / ".aligner/aligner.duckdb") as s:
+        duration = s.video("a")["duration"]
+        rows = [(r.start, r.end, r.text) for r in s.sentences("a")]
+    assert rows == [(1.0, 2.0, "Mix it."), (4.0, duration, "Bake it.")]
+
+
+def test_a_half_second_video_keeps_its_sentence_inside_it(tmp_path):
+    from tests.media import ffmpeg_video
+
+    ds = tmp_path / "short"
+    ffmpeg_video(ds / "videos/s.mp4", seconds=0.5)
+    (ds / "subtitles").mkdir()
+    (ds / "subtitles/s.srt").write_text("1\n00:00:00,000 --> 00:00:04,000\nstir the sauce\n")
+    summary, lines = ingest(ds)
+    assert summary.ok == 1
+    with Store(ds / ".aligner/aligner.duckdb") as s:
+        duration = s.video("s")["duration"]
+        (row,) = s.sentences("s")
+    assert duration < 1.0 and 0.0 <= row.start < row.end <= duration
+    assert len(lines) == 1 and "s.srt: 1 cue(s) past the video's end" in lines[0]
+
+
+def test_raw_howto100m_captions_are_stored_without_repeated_words(dataset):
+    raw = {
+        "c": {
+            "start": [0.0, 1.0, 2.0, 3.0],
+            "end": [2.0, 3.0, 4.0, 4.5],
+            "text": [
+                "so first we",
+                "so first we\ntake the eggs",
+                "take the eggs\n[Music]",
+                "and whisk them",
+            ],
+        }
+    }
+    (dataset / "caption.json").write_text(json.dumps(raw))
+    ingest(dataset)
+    with Store(dataset / ".aligner/aligner.duckdb") as s:
+        words = " ".join(" ".join(r.text for r in s.sentences("c")).split())
+    assert words == "so first we take the eggs and whisk them"
+
+
+def test_sentences_as_cues_keeps_unpunctuated_cues_apart(dataset, capsys):
+    srt = (
+        "1\n00:00:00,500 --> 00:00:01,500\npour the milk into the bowl\n\n"
+        "2\n00:00:01,500 --> 00:00:03,000\nwhisk until smooth\n"
+    )
+    (dataset / "subtitles/b.srt").write_text(srt)
+    db = dataset / ".aligner/aligner.duckdb"
+    assert main(["ingest", str(dataset)]) == 0
+    with Store(db) as s:
+        assert [r.text for r in s.sentences("b")] == [
+            "pour the milk into the bowl whisk until smooth"
+        ]
+    assert main(["ingest", str(dataset), "--sentences-as-cues"]) == 0
+    with Store(db) as s:
+        rows = [(r.start, r.end, r.text) for r in s.sentences("b")]
+    assert rows == [(0.5, 1.5, "pour the milk into the bowl"), (1.5, 3.0, "whisk until smooth")]
+
+
+def test_auto_align_passes_sentences_as_cues_to_ingest(monkeypatch, tmp_path):
+    import aligner.pipeline
+
+    seen = {}
+    monkeypatch.setattr(aligner.pipeline, "auto_align", lambda ws, **kw: seen.update(kw) or "done")
+    assert main(["auto-align", str(tmp_path), "--sentences-as-cues", "--no-asr"]) == 0
+    assert seen["sentences"].already_sentences is True

@@ -119,3 +119,16 @@ def test_missing_or_corrupt_checkpoint_names_the_file(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(AlignerError, match="bad.pt: not a TAN checkpoint"):
         load_checkpoint(bad)
+
+
+def test_the_inputs_stamp_is_read_without_the_weights(tmp_path):
+    from aligner.tan.checkpoints import read_stamp
+
+    path = save_checkpoint(build_model(TINY, SPEC), tmp_path / "tan.pt",
+                           extra={"inputs_key": "abc123", "run_id": "train-1"})  # fmt: skip
+    stamp = read_stamp(path)
+    assert (stamp["inputs_key"], stamp["run_id"]) == ("abc123", "train-1")
+    assert "state_dict" not in stamp and stamp["features"]["visual"] == ["toy"]
+    assert read_stamp(tmp_path / "missing.pt") is None
+    path.write_bytes(path.read_bytes()[:100])  # truncated: no stamp, so training runs again
+    assert read_stamp(path) is None

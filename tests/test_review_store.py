@@ -7,6 +7,7 @@ import pytest
 from aligner.errors import AlignerError
 from aligner.store import Store
 from aligner.store.review import StaleWriteError
+from tests.demo_data import fill_benchmark_rows
 
 
 @pytest.fixture
@@ -179,7 +180,7 @@ def test_standing_decisions_per_curator(store):
 
 def test_benchmark_rows_feed_the_queue(tmp_path):
     with Store(tmp_path / "b.duckdb") as s:
-        run = s.fill_benchmark_rows(2000, per_video=600)
+        run = fill_benchmark_rows(s, 2000, per_video=600)
         assert s.counts()["sentences"] == 2000 and len(s.videos()) == 4
         queue = s.review_queue(run, limit=20)
         assert len(queue) == 20

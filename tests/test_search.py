@@ -89,8 +89,8 @@ def test_hit_rules_use_the_htm_align_bounds():
 
 
 # -- with a model --------------------------------------------------------------------------------
-@pytest.fixture
-def toy_search(tmp_path, monkeypatch):
+@pytest.fixture(params=[0, 1], ids=["dual0", "dual1"])  # per-second (default) / temporal dual
+def toy_search(tmp_path, monkeypatch, request):
     """8 toy videos (features served from memory) in a store, and a random small checkpoint."""
     from aligner import features
     from aligner.tan.checkpoints import default_checkpoint, save_checkpoint
@@ -115,7 +115,7 @@ def toy_search(tmp_path, monkeypatch):
     monkeypatch.setattr(features, "load_text_features",
                         lambda w, texts, t=None: np.stack([by_text[x] for x in texts]))  # fmt: skip
     torch.manual_seed(0)
-    model = build_model(TANConfig(width=32, joint_layers=1, dual_layers=1, heads=2),
+    model = build_model(TANConfig(width=32, joint_layers=1, dual_layers=request.param, heads=2),
                         FeatureSpec(("builtin",), (48,), "minilm", 32))  # fmt: skip
     save_checkpoint(model.eval(), default_checkpoint(ws))
     return ws, by_id, model
@@ -190,13 +190,14 @@ def test_search_page_lists_hits_with_thumbnails_and_opens_the_moment(tmp_path, m
 
     pytest.importorskip("streamlit")
     sys.path.insert(0, str(search.Path(__file__).resolve().parents[1]))
-    from aligner.ui.demo_data import make_demo_dataset
     from streamlit.testing.v1 import AppTest
 
     from aligner.features import feature_dims
     from aligner.tan.checkpoints import default_checkpoint, save_checkpoint
     from aligner.tan.config import FeatureSpec, TANConfig
     from aligner.tan.model import build_model
+    from aligner.users import add_user
+    from tests.demo_data import make_demo_dataset
 
     ws = make_demo_dataset(tmp_path / "demo", n_videos=2, duration_s=12.0, sentences_per_video=3)
     dims, text_dim = feature_dims(["builtin"], "minilm")
@@ -204,11 +205,15 @@ def test_search_page_lists_hits_with_thumbnails_and_opens_the_moment(tmp_path, m
     model = build_model(TANConfig(width=32, joint_layers=1, dual_layers=1, heads=2),
                         FeatureSpec(("builtin",), tuple(dims), "minilm", text_dim))  # fmt: skip
     save_checkpoint(model.eval(), default_checkpoint(ws))
+    add_user(ws.root / "users.json", "ana", "long-enough", role="curator")
     monkeypatch.setenv("ALIGNER_DATASET", str(ws.dataset))
-    monkeypatch.delenv("ALIGNER_DB", raising=False)
+    for name in ("ALIGNER_DB", "ALIGNER_USERS", "ALIGNER_REVIEW_SETTINGS"):
+        monkeypatch.delenv(name, raising=False)
     app = search.Path(__file__).resolve().parents[1] / "ui" / "app.py"
-    at = AppTest.from_file(str(app), default_timeout=60)
-    at.session_state["curator"] = "ana"
+    at = AppTest.from_file(str(app), default_timeout=60).run()
+    at.text_input(key="sign_in_name").input("ana")
+    at.text_input(key="sign_in_password").input("long-enough")
+    at.button[0].click().run()
     at.session_state["page"] = "Search"
     at.run()
     at.text_input(key="search_query").input("cut the board").run()

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from aligner.errors import StoreLockedError
+from aligner.errors import AlignerError, StoreLockedError
 from aligner.store import Store
 from aligner.store.migrations import MIGRATIONS
 
@@ -94,3 +94,53 @@ def test_a_store_held_by_another_process_gives_one_clear_line(tmp_path):
     assert str(path) in message and f"PID {proc.pid}" in message and "\n" not in message
     assert "stop it" in message
     Store(path).close()  # free again once the other process is gone
+
+
+def _old_store(path: Path, versions: set[int]) -> None:
+    """A DuckDB file as an older aligner left it: only the migrations in `versions` applied."""
+    con = duckdb.connect(str(path))
+    con.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+        " applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)"
+    )
+    for migration in sorted(MIGRATIONS, key=lambda m: m.version):
+        if migration.version in versions:
+            con.execute(migration.sql)
+            con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                        [migration.version, migration.name])  # fmt: skip
+    con.execute("INSERT INTO videos (video_id, path, status) VALUES ('v', 'videos/v.mp4', 'ok')")
+    con.execute(
+        'INSERT INTO sentences (video_id, idx, start, "end", text) VALUES'
+        " ('v', 0, 1.0, 2.0, 'crack the eggs'), ('v', 1, 3.0, 4.0, 'whisk them')"
+    )
+    con.close()
+
+
+def test_a_store_of_an_older_schema_is_migrated_and_keeps_its_rows(tmp_path):
+    db = tmp_path / "old.duckdb"
+    _old_store(db, {1})  # before the review doubt cache (migration 20)
+    with Store(db, read_only=True) as store:  # a reader does not migrate, and need not
+        assert store.pending_migrations() == [20] and len(store.sentences("v")) == 2
+    with Store(db) as store:
+        assert store.schema_version() == max(m.version for m in MIGRATIONS)
+        assert [s.text for s in store.sentences("v")] == ["crack the eggs", "whisk them"]
+        sid = store.sentences("v")[0].sentence_id
+        store.record_decision(sid, action="correct", curator="ann", start=1.0, end=2.5)
+        run = store.start_run("predict", model="tan")
+        store.save_predictions(run, [{"sentence_id": sid, "alignability": 0.9, "start": 1.0,
+                                      "end": 2.0, "peak": 1.5}])  # fmt: skip
+        store.finish_run(run)
+        assert store.review_queue(run, limit=5)  # the queue reads the new doubt table
+        applied = [v for (v,) in store.query("SELECT version FROM schema_migrations")]
+    assert sorted(applied) == sorted(m.version for m in MIGRATIONS)
+    with Store(db, read_only=True) as store:  # migrated once: readers open it now
+        assert store.current_labels("v")[0]["end"] == 2.5
+
+
+def test_a_store_killed_while_being_created_opens_and_finishes_migrating(tmp_path):
+    db = tmp_path / "blank.duckdb"
+    duckdb.connect(str(db)).close()  # the file exists, no table yet
+    with pytest.raises(AlignerError, match="never fully set up.*aligner ingest"):
+        Store(db, read_only=True)  # one line instead of a catalog error on the first query
+    with Store(db) as store:
+        assert store.pending_migrations() == []

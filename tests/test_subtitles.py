@@ -179,3 +179,273 @@ def test_bad_files_raise_one_line_naming_the_file(tmp_path, name, content, probl
         read_subtitles(path)
     assert str(path) in str(err.value) and problem in str(err.value)
     assert "\n" not in str(err.value)
+
+
+# -- issue 11's defects, each on a fixture written here -----------------------------------------
+def texts(cues) -> list[str]:
+    return [c.text for c in cues]
+
+
+def test_howto100m_repeated_lines_are_kept_once(tmp_path):
+    # raw_caption.json: each caption's second line is the next caption's first line
+    data = {
+        "start": [0.0, 2.1, 4.2, 6.0, 8.3, 10.0],
+        "end": [4.2, 6.0, 8.3, 10.0, 12.5, 12.6],
+        "text": [
+            "the process in a",
+            "the process in a\nbowl add the flour",
+            "bowl add the flour\nand about a cup of",
+            "[Music]",
+            "and about a cup of\nwater let's begin",
+            "-",
+        ],
+    }
+    cues = read_subtitles(write(tmp_path, "raw.json", json.dumps(data)))
+    said = " ".join(texts(cues))
+    assert said == "the process in a bowl add the flour and about a cup of water let's begin"
+    assert not any("Music" in c.text or c.text == "-" for c in cues)  # label, empty fragment
+    # each line stays with the caption where it first appeared (when it was said)
+    assert [(c.start, c.text) for c in cues][:2] == [
+        (0.0, "the process in a"),
+        (2.1, "bowl add the flour"),
+    ]
+
+
+def test_howto100m_growing_captions_keep_only_what_each_adds(tmp_path):
+    data = {"start": [0.0, 1.0, 2.0], "end": [1.0, 2.0, 3.0],
+            "text": ["how to", "how to make", "how to make a cake"]}  # fmt: skip
+    cues = read_subtitles(write(tmp_path, "grow.json", json.dumps(data)))
+    assert texts(cues) == ["how to", "make", "a cake"]
+
+
+SRT_UNICODE = "1\n00:00:01,000 --> 00:00:02,000\nCrème brûlée – déjà vu ☕\n"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-be", "utf-32", "utf-32-be"])
+def test_bom_decides_the_encoding(tmp_path, encoding):
+    data = SRT_UNICODE.encode(encoding)
+    if encoding == "utf-16-be":
+        data = b"\xfe\xff" + data
+    if encoding == "utf-32-be":
+        data = b"\x00\x00\xfe\xff" + data
+    warnings: list[str] = []
+    cues = read_subtitles(write(tmp_path, f"{encoding}.srt", data), warn=warnings.append)
+    assert texts(cues) == ["Crème brûlée – déjà vu ☕"] and warnings == []
+
+
+def test_utf16_without_bom_is_recognised(tmp_path):
+    vtt = "WEBVTT\n\n00:01.000 --> 00:02.000\nnaïve café\n"
+    cues = read_subtitles(write(tmp_path, "le.vtt", vtt.encode("utf-16-le")))
+    assert texts(cues) == ["naïve café"]
+
+
+def test_srt_without_cue_numbers(tmp_path):
+    srt = (
+        "00:00:01,000 --> 00:00:02,000\nfirst line\n\n00:00:03,000 --> 00:00:04,500\nsecond\nline\n"
+    )
+    cues = read_subtitles(write(tmp_path, "nonum.srt", srt))
+    assert [(c.start, c.end, c.text) for c in cues] == [
+        (1.0, 2.0, "first line"), (3.0, 4.5, "second line"),
+    ]  # fmt: skip
+
+
+def test_entities_are_unescaped_after_tags_are_stripped(tmp_path):
+    vtt = "WEBVTT\n\n00:01.000 --> 00:03.000\n<i>if x &lt; 5 and y &gt; 3</i> then return\n"
+    assert texts(read_subtitles(write(tmp_path, "e.vtt", vtt))) == [
+        "if x < 5 and y > 3 then return"
+    ]
+
+
+def test_bare_angle_brackets_in_srt_are_text(tmp_path):
+    srt = "1\n00:00:01,000 --> 00:00:03,000\nif a < b and c > d use <b>bold</b>\n"
+    assert texts(read_subtitles(write(tmp_path, "lt.srt", srt))) == ["if a < b and c > d use bold"]
+
+
+def test_json_text_is_never_stripped_of_markup(tmp_path):
+    data = {"start": [0.0], "end": [2.0], "text": ["a < b and c > d & e. <i>x</i> &lt;"]}
+    cues = read_subtitles(write(tmp_path, "m.json", json.dumps(data)))
+    assert texts(cues) == ["a < b and c > d & e. <i>x</i> &lt;"]
+
+
+def test_same_start_cues_never_send_word_times_backwards(tmp_path):
+    from aligner.sentencify import sentencify
+
+    srt = (
+        "1\n00:00:02,000 --> 00:00:06,000\nand then we pour\n\n"
+        "2\n00:00:02,000 --> 00:00:03,000\nthe milk slowly\n\n"
+        "3\n00:00:06,000 --> 00:00:07,000\ninto the bowl\n"
+    )
+    cues = read_subtitles(write(tmp_path, "same.srt", srt))
+    assert [c.start for c in cues] == sorted(c.start for c in cues)
+    assert all(a.end <= b.start for a, b in zip(cues, cues[1:], strict=False))
+    sentences = sentencify(cues, already_sentences=False)
+    starts = [w.start for s in sentences for w in s.words]
+    assert starts == sorted(starts) and all(s.end >= s.start for s in sentences)
+    assert " ".join(s.text for s in sentences) == "and then we pour the milk slowly into the bowl"
+
+
+@pytest.mark.parametrize("first_line", ["", " "], ids=["empty", "space"])
+def test_youtube_cue_whose_first_text_line_is_empty_keeps_its_timed_line(tmp_path, first_line):
+    vtt = (
+        "WEBVTT\nKind: captions\nLanguage: en\n\n"
+        f"00:00:01.000 --> 00:00:03.500 align:start position:0%\n{first_line}\n"
+        "put<00:00:01.400><c> the</c><00:00:01.900><c> pan</c><00:00:02.300><c> on</c>\n\n"
+        "00:00:03.500 --> 00:00:03.510 align:start position:0%\nput the pan on\n \n\n"
+        "00:00:03.510 --> 00:00:06.000 align:start position:0%\nput the pan on\n"
+        "the<00:00:04.000><c> stove</c>\n"
+    )
+    cues = read_subtitles(write(tmp_path, "yt.vtt", vtt))
+    assert [(c.start, c.text) for c in cues] == [(1.0, "put the pan on"), (3.51, "the stove")]
+    assert [w.start for w in cues[0].words] == [1.0, 1.4, 1.9, 2.3]
+
+
+def test_a_word_does_not_stretch_across_a_long_silence(tmp_path):
+    from aligner.sentencify import MAX_WORD_S, sentencify
+
+    vtt = (
+        "WEBVTT\n\n00:00:01.000 --> 00:00:20.000 align:start position:0%\n"
+        "stir<00:00:01.300><c> it</c><00:00:01.600><c> well</c>\n\n"
+        "00:00:20.000 --> 00:00:22.000 align:start position:0%\n"
+        "now<00:00:20.400><c> bake</c>\n"
+    )
+    sentences = sentencify(read_subtitles(write(tmp_path, "gap.vtt", vtt)))
+    assert [s.text for s in sentences] == ["stir it well", "now bake"]
+    assert sentences[0].end == pytest.approx(1.6 + MAX_WORD_S)  # not 20.0
+
+
+def test_sound_speaker_labels_and_ssa_overrides_are_stripped(tmp_path):
+    srt = (
+        "1\n00:00:01,000 --> 00:00:02,000\n[Intro]\n\n"
+        "2\n00:00:02,000 --> 00:00:04,000\n{\\an8}>> ALICE: [llora] hola\\hamigos\n\n"
+        "3\n00:00:04,000 --> 00:00:06,000\n- MAN 1: (LAUGHS) Note: stir ♪ gently ♪\n"
+    )
+    cues = read_subtitles(write(tmp_path, "labels.srt", srt))
+    assert texts(cues) == ["hola amigos", "Note: stir gently"]
+
+
+# -- the shapes real files come in (written after public examples; no file copied) --------------
+YT_DLP_VTT = """WEBVTT
+Kind: captions
+Language: en
+
+00:00:00.000 --> 00:00:02.030 align:start position:0%
+\x20
+[Music]
+
+00:00:02.030 --> 00:00:02.040 align:start position:0%
+[Music]
+\x20
+
+00:00:02.040 --> 00:00:04.390 align:start position:0%
+[Music]
+&gt;&gt; hi<00:00:02.440><c> everyone</c><00:00:02.960><c> and</c><00:00:03.200><c> welcome</c><00:00:03.520><c> back</c>
+
+00:00:04.390 --> 00:00:04.400 align:start position:0%
+&gt;&gt; hi everyone and welcome back
+\x20
+
+00:00:04.400 --> 00:00:07.110 align:start position:0%
+&gt;&gt; hi everyone and welcome back
+today<00:00:04.800><c> we're</c><00:00:05.120><c> making</c><00:00:05.600><c> bread</c>
+"""
+
+W3C_VTT = """WEBVTT - This file has cues.
+
+STYLE
+::cue(.yellow) { color: yellow; }
+::cue(v[voice="Bob"]) { color: cyan }
+
+REGION
+id:fred width:40% lines:3 regionanchor:0%,100% viewportanchor:10%,90% scroll:up
+
+NOTE This is a comment
+that runs over two lines
+
+intro
+00:11.000 --> 00:13.000 region:fred align:left
+<v Roger Bingham>We are in New York City</v>
+
+2
+00:13.000 --> 00:16.000 line:0 position:20% size:60% align:start
+<v.loud Neil>We're <c.yellow>actually</c> at the <b>hotel</b>,
+<i>just</i> down the street
+
+NOTE another comment
+
+00:16.000 --> 00:18.000
+- [ Bats Screeching ]
+- They <u>won't</u> get in your hair &amp; <lang fr>voilà</lang>.
+
+00:01:18.500 --> 00:01:20.000 vertical:rl
+<ruby>漢<rt>kan</rt>字<rt>ji</rt></ruby> is kanji
+"""
+
+
+def test_yt_dlp_auto_captions(tmp_path):
+    cues = read_subtitles(write(tmp_path, "abc.en.vtt", YT_DLP_VTT))
+    assert texts(cues) == ["hi everyone and welcome back", "today we're making bread"]
+    assert [w.start for w in cues[0].words] == [2.04, 2.44, 2.96, 3.2, 3.52]
+    assert cues[1].start == 4.4 and cues[1].end == 7.11
+
+
+def test_w3c_style_webvtt(tmp_path):
+    cues = read_subtitles(write(tmp_path, "w3c.vtt", W3C_VTT))
+    assert [(c.start, c.end, c.text) for c in cues] == [
+        (11.0, 13.0, "We are in New York City"),
+        (13.0, 16.0, "We're actually at the hotel, just down the street"),
+        (16.0, 18.0, "They won't get in your hair & voilà."),
+        (78.5, 80.0, "漢字 is kanji"),
+    ]
+
+
+def _srt_variant(numbers: bool, newline: str) -> str:
+    blocks = [
+        ("00:00:01,000 --> 00:00:03,000  ",
+         '<i>Crème brûlée,</i>   \n<font color="#ffff00">s\'il vous plaît</font>'),
+        ("00:00:03,500 --> 00:00:05,000", "{\\an8}Ça coûte 5 €\n\nà emporter"),  # blank inside
+        ("00:00:05,000 --> 00:00:06,000 X1:100 X2:200 Y1:10 Y2:20", "<b>Fin</b>."),
+    ]  # fmt: skip
+    out = []
+    for i, (timing, text) in enumerate(blocks, start=1):
+        out.append((f"{i}\n" if numbers else "") + f"{timing}\n{text}\n")
+    return newline.join("\n".join(out).split("\n")) + newline
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "cp1252"])
+@pytest.mark.parametrize("numbers", [True, False], ids=["numbered", "unnumbered"])
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_srt_variants(tmp_path, encoding, numbers, newline):
+    data = _srt_variant(numbers, newline).encode(encoding)
+    warnings: list[str] = []
+    cues = read_subtitles(write(tmp_path, "movie.srt", data), warn=warnings.append)
+    assert [(c.start, c.end, c.text) for c in cues] == [
+        (1.0, 3.0, "Crème brûlée, s'il vous plaît"),
+        (3.5, 5.0, "Ça coûte 5 € à emporter"),
+        (5.0, 6.0, "Fin."),
+    ]
+    assert len(warnings) == (encoding == "cp1252")
+
+
+def test_latin1_srt(tmp_path):
+    data = "1\r\n00:00:01,000 --> 00:00:02,000\r\nGrüße aus Köln\r\n".encode("latin-1")
+    warnings: list[str] = []
+    assert texts(read_subtitles(write(tmp_path, "l.srt", data), warn=warnings.append)) == [
+        "Grüße aus Köln"
+    ]
+    assert len(warnings) == 1 and "not UTF-8" in warnings[0]
+
+
+def test_srt_cues_without_blank_lines_between_them(tmp_path):
+    srt = "1\n00:00:01,000 --> 00:00:02,000\none\n2\n00:00:02,000 --> 00:00:03,000\ntwo\n"
+    cues = read_subtitles(write(tmp_path, "tight.srt", srt))
+    assert [(c.start, c.text) for c in cues] == [(1.0, "one"), (2.0, "two")]
+
+
+def test_word_times_survive_cleaning_of_whisper_style_cues():
+    from aligner.subtitles import Word, normalize_cues
+
+    words = (Word(0.5, "[Music]"), Word(1.0, "now"), Word(1.4, "stir"), Word(1.9, "it."))
+    (cue,) = normalize_cues([Cue(0.5, 2.5, "[Music]  now stir it.", words)], "asr")
+    assert cue.text == "now stir it." and [(w.start, w.text) for w in cue.words] == [
+        (1.0, "now"), (1.4, "stir"), (1.9, "it."),
+    ]  # fmt: skip

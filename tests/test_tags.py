@@ -146,7 +146,7 @@ def _batch(n_windows: int = 2, t: int = 10):
     for i in range(n_windows):
         item = VideoItem(f"v{i}", [np.zeros((t, 4), np.float32)],
                          np.full((1, 6), i + 1, np.float32), np.array([2.0]), np.array([6.0]))  # fmt: skip
-        windows.append(make_window(item, 0, t, TrainConfig(), None))
+        windows.append(make_window(item, 0, t, TrainConfig(pos_margin_s=0.0), None))
     batch = collate(windows)
     named = torch.zeros(n_windows, 1, 3, dtype=torch.bool)
     for i in range(n_windows):

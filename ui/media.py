@@ -18,6 +18,8 @@ from aligner.errors import AlignerError, InputError
 THUMB_WIDTH_PX = 192  # frame strip thumbnails; height follows the aspect ratio
 THUMB_QUALITY = 70  # JPEG quality of a thumbnail
 MAX_PREROLL_S = 20.0  # beyond this distance to the previous keyframe, re-encode the clip
+WAVE_BINS_PER_S = 10  # waveform resolution: one peak per 0.1 s (the timeline's snap)
+WAVE_RATE_HZ = 8000  # audio is decoded at this rate, mono, for the waveform only
 
 
 def safe_video_path(dataset: Path, relative: str) -> Path:
@@ -154,3 +156,31 @@ def vtt_for(cues: list[tuple[float, float, str]], offset: float) -> str:
 def _vtt_time(t: float) -> str:
     ms = round(t * 1000)
     return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
+
+
+def waveform(path: Path, cache_dir: Path):
+    """Peak amplitude (0..1, float16) per 1 / `WAVE_BINS_PER_S` s of the video's audio track.
+
+    Decoded once with ffmpeg and cached as `.npy` beside the store (keyed by video and mtime);
+    None when the video has no audio track or it cannot be decoded.
+    """
+    import numpy as np
+
+    from aligner.atomic import atomic_save_npy
+
+    stat = path.stat()
+    target = cache_dir / f"{_cache_key('wave-v1', str(path), stat.st_mtime, WAVE_BINS_PER_S)}.npy"
+    if target.exists():
+        return np.load(target)
+    cmd = ["ffmpeg", "-v", "error", "-i", str(path), "-vn", "-ac", "1", "-ar", str(WAVE_RATE_HZ),
+           "-f", "s16le", "-"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, check=False)
+    if done.returncode != 0 or not done.stdout:
+        return None
+    samples = np.abs(np.frombuffer(done.stdout, dtype=np.int16).astype(np.float32)) / 32768.0
+    per_bin = WAVE_RATE_HZ // WAVE_BINS_PER_S
+    n = len(samples) // per_bin
+    peaks = samples[: n * per_bin].reshape(n, per_bin).max(axis=1)  # (n_bins,)
+    peaks = (peaks / max(float(peaks.max()), 1e-6)).astype(np.float16)
+    atomic_save_npy(target, peaks)
+    return peaks

@@ -65,8 +65,9 @@ def _doubt_table(s, run: dict | None) -> None:
     df = pd.DataFrame(queue)
     df["said"] = df.apply(lambda r: f"{r.asr_start:.1f}–{r.asr_end:.1f}", axis=1)
     df["status"] = df["status"].fillna("")
+    df["#"] = df["idx"] + 1
     event = st.dataframe(
-        df[["video_id", "idx", "doubt", "alignability", "said", "pred_start", "status", "text"]],
+        df[["video_id", "#", "doubt", "alignability", "said", "pred_start", "status", "text"]],
         hide_index=True, on_select="rerun", selection_mode="single-row", key="queue_table",
         column_config={"doubt": st.column_config.ProgressColumn("doubt", min_value=0, max_value=1),
                        "alignability": st.column_config.NumberColumn(format="%.2f"),
@@ -75,7 +76,7 @@ def _doubt_table(s, run: dict | None) -> None:
     rows = event.selection.rows if event is not None and hasattr(event, "selection") else []
     if rows:
         row = queue[rows[0]]
-        st.button(f"Open {row['video_id']} #{row['idx']}", key="open_selected",
+        st.button(f"Open the selected sentence (#{row['idx'] + 1})", key="open_selected",
                   on_click=open_sentence, args=(row["video_id"], row["sentence_id"]))  # fmt: skip
 
 

@@ -1,104 +1,138 @@
-"""What the Review page's buttons do: decisions, undo, navigation, boundary edits.
+"""What the review desk's operations do in the store: decisions, confirmed overwrites, undo.
 
-All run as Streamlit `on_click` callbacks, before the next render, so the page shown afterwards
-already reflects them. Every write passes the label version the curator saw: a decision made by
-someone else in between is reported, never silently overwritten.
+The desk sends every operation it has not seen acknowledged (`client.ops`); `apply_client` runs
+as the component's callback, before the fragment reruns, applies each new operation once
+(its id is remembered) and keeps an acknowledgement the desk shows. Every write passes the label
+version the curator saw, so a decision made by someone else in between is reported, never
+silently overwritten; a decision over another curator's label needs the desk's explicit confirm.
 """
 
 from __future__ import annotations
 
 import streamlit as st
-from aligner.ui import state
+from aligner.ui import desk, state
 
 from aligner.errors import AlignerError
+from aligner.store.review import StaleWriteError
 
-NUDGES_S = (-1.0, -0.5, 0.5, 1.0)  # boundary nudges offered next to start and end
-MIN_SPAN_S = 0.1  # a corrected window is at least this long
-
-
-def edit_window() -> tuple[float, float]:
-    return float(st.session_state["edit_start"]), float(st.session_state["edit_end"])
+ACKS_KEPT = 40  # acknowledgements sent back to the desk (it ignores those it has seen)
+VERBS = {"accept": "accept", "correct": "correct", "not_alignable": "not alignable",
+         "skip": "skip"}  # fmt: skip
 
 
-def reset_edit(row: dict) -> None:
-    """Start editing `row`: its label's window, else the prediction, else the ASR window."""
-    if row["label_start"] is not None:
-        start, end = row["label_start"], row["label_end"]
-    elif row["pred_start"] is not None:
-        start, end = row["pred_start"], row["pred_end"]
-    else:
-        start, end = row["asr_start"], row["asr_end"]
-    st.session_state["edit_start"] = round(float(start), 1)
-    st.session_state["edit_end"] = round(float(end), 1)
-    st.session_state["edit_sid"] = row["sentence_id"]
+def _acks() -> dict[str, dict]:
+    return st.session_state.setdefault("_acks", {})
 
 
-def set_boundary(which: str, t: float) -> None:
-    """Set start or end to `t` (s, 0.1 s precision), keeping start < end."""
-    t = round(max(0.0, float(t)), 1)
-    start, end = edit_window()
-    if which == "start":
-        start = t
-        end = max(end, round(t + MIN_SPAN_S, 1))
-    else:
-        end = max(t, MIN_SPAN_S)
-        start = min(start, round(end - MIN_SPAN_S, 1))
-    st.session_state["edit_start"], st.session_state["edit_end"] = start, end
+def recent_acks() -> list[dict]:
+    return list(_acks().values())[-ACKS_KEPT:]
 
 
-def nudge(which: str, delta: float) -> None:
-    start, end = edit_window()
-    set_boundary(which, (start if which == "start" else end) + delta)
+def apply_client() -> None:
+    """Callback of the desk: apply the operations it reports that were not applied yet."""
+    import time
+
+    st.session_state["_applied_at"] = time.perf_counter()
+    apply_ops(desk.client_state().get("ops") or [])
 
 
-def go_to(idx: int, n: int) -> None:
-    st.session_state["idx"] = max(0, min(int(idx), n - 1))
+def apply_ops(ops: list) -> list[dict]:
+    """Apply each new operation once; returns the acknowledgements of those applied now."""
+    acks, done = _acks(), []
+    for op in ops:
+        if not isinstance(op, dict) or not isinstance(op.get("id"), str) or op["id"] in acks:
+            continue
+        ack = {"id": op["id"], "kind": op.get("kind"), **_run(op)}
+        acks[op["id"]] = ack
+        done.append(ack)
+    for old in list(acks)[: max(0, len(acks) - 4 * ACKS_KEPT)]:
+        del acks[old]
+    return done
 
 
-def next_undecided(rows: list[dict], idx: int, *, include_current: bool = True) -> bool:
-    """Go to the first undecided sentence after `idx` (wrapping round); False when none."""
-    order = list(range(idx + 1, len(rows))) + list(range(0, idx + int(include_current)))
-    for i in order:
-        if not rows[i]["decided"]:
-            go_to(i, len(rows))
-            return True
-    state.flash("info", "Every sentence of this video is decided.")
-    return False
+def _run(op: dict) -> dict:
+    try:
+        if op.get("kind") == "undo":
+            return _undo()
+        if op.get("kind") == "decide":
+            return _decide(op)
+        if op.get("kind") in ("edit_text", "split", "merge"):
+            return _edit_text(op)
+        return {"ok": False, "sid": None, "message": f"Unknown operation {op.get('kind')!r}."}
+    except (KeyError, TypeError, ValueError) as err:  # a malformed op from the page
+        return {"ok": False, "sid": None, "message": f"Not saved: bad request ({err})."}
 
 
-def decide(action: str, row: dict, rows: list[dict]) -> None:
-    """Record `action` on `row` (with the version shown), then go to the next undecided one."""
-    s = state.store()
+def _decide(op: dict) -> dict:
+    s, me = state.store(), state.curator()
+    sid, action = int(op["sid"]), str(op["action"])
+    number = s.sentence_number(sid)  # not the page's word for it: only what the store says
+    base = {"sid": sid, "action": action}
+    if number is None or action not in VERBS:
+        return {**base, "ok": False, "message": "Not saved: unknown sentence or action."}
+    label = s.label(sid)
+    if label is not None and label["curator"] != me and not op.get("overwrite"):
+        return {**base, "ok": False, "needs_confirm": True,
+                "message": f"#{number}: {label['curator']} decided this; confirm to overwrite."}  # fmt: skip
     kwargs: dict = {}
     if action == "correct":
-        kwargs["start"], kwargs["end"] = edit_window()
+        kwargs["start"], kwargs["end"] = float(op["start"]), float(op["end"])
     elif action == "not_alignable":
-        kwargs["reason"] = st.session_state.get("reason", "other")
+        kwargs["reason"] = op.get("reason") or "other"
     try:
-        s.record_decision(
-            row["sentence_id"], action=action, curator=state.curator(),
-            expected_version=row["version"], **kwargs,
-        )  # fmt: skip
-    except AlignerError as err:  # StaleWriteError, StoreBusyError: nothing was written
-        state.flash("error", f"Not saved: {err}")
-        return
-    idx = next(i for i, r in enumerate(rows) if r["sentence_id"] == row["sentence_id"])
-    saved = f"Saved #{row['idx']}: {action.replace('_', ' ')}"
-    if next_undecided(rows, idx, include_current=False):
-        state.flash("success", saved)
-    else:  # the flash says all are decided; keep the saved message too
-        state.flash("success", f"{saved}. Every sentence of this video is decided.")
+        version = s.record_decision(
+            sid, action=action, curator=me, expected_version=int(op["expected_version"]), **kwargs
+        )
+    except StaleWriteError:
+        return {**base, "ok": False, "message": f"Not saved: #{number} was changed by someone"
+                " else meanwhile; it shows their decision now: decide again to overwrite."}  # fmt: skip
+    except AlignerError as err:  # e.g. StoreBusyError: nothing was written
+        return {**base, "ok": False, "message": f"Not saved #{number}: {err}"}
+    return {**base, "ok": True, "version": version, "message": f"Saved #{number}: {VERBS[action]}"}
 
 
-def undo(video_id: str, rows: list[dict]) -> None:
-    """Undo this curator's newest standing decision in the video and go back to it."""
-    s = state.store()
-    sentence_id = s.last_decision_by(state.curator(), video_id)
-    if sentence_id is None:
-        state.flash("info", "Nothing of yours to undo in this video.")
-        return
-    s.undo_last(sentence_id, curator=state.curator())
-    idx = next(i for i, r in enumerate(rows) if r["sentence_id"] == sentence_id)
-    go_to(idx, len(rows))
-    st.session_state.pop("edit_sid", None)  # reload the restored window into the editor
-    state.flash("info", f"Undid your last decision on #{rows[idx]['idx']}.")
+def _edit_text(op: dict) -> dict:
+    s, me = state.store(), state.curator()
+    sid = int(op["sid"])
+    number = s.sentence_number(sid)
+    base, kind = {"sid": sid, "action": "edit_text"}, op["kind"]
+    expected = int(op["expected_version"])
+    try:
+        if kind == "split":
+            version = s.split_sentence(sid, str(op["first"]), str(op["second"]),
+                                       at_s=float(op["at_s"]), curator=me,
+                                       expected_version=expected)  # fmt: skip
+        elif kind == "merge":
+            version = s.merge_with_next(sid, curator=me, expected_version=expected)
+        else:
+            version = s.edit_text(sid, str(op["text"]), curator=me, expected_version=expected)
+    except StaleWriteError:
+        return {**base, "ok": False, "message": f"Not saved: the words of #{number} were changed"
+                " by someone else meanwhile; they show now: edit again."}  # fmt: skip
+    except AlignerError as err:
+        return {**base, "ok": False, "message": f"Not saved #{number}: {err}"}
+    done = {"split": "split in two", "merge": "merged with the next"}.get(kind, "words")
+    return {**base, "ok": True, "text_version": version, "message": f"Saved #{number}: {done}"}
+
+
+def _undo() -> dict:
+    s, me = state.store(), state.curator()
+    sid = s.last_decision_by(me, st.session_state.get("video_id"))
+    if sid is None:
+        return {"ok": False, "sid": None, "message": "Nothing of yours to undo in this video."}
+    version = s.undo_last(sid, curator=me)
+    number = s.sentence_number(sid)
+    return {"ok": True, "sid": sid, "version": version,
+            "message": f"Undid your last decision on #{number}."}  # fmt: skip
+
+
+def describe(value: dict | None) -> str:
+    """A label value in words: "accepted 3.0–5.5 s", "not alignable (b_roll)", "(none)"."""
+    if value is None:
+        return "(none)"
+    text = value["status"].replace("_", " ")
+    if value.get("start") is not None:
+        text += f" {value['start']:.1f}–{value['end']:.1f} s"
+    if value.get("reason"):
+        text += f" ({value['reason']})"
+    return text

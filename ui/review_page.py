@@ -1,19 +1,44 @@
-"""Review page: one video, one sentence at a time, mostly by keyboard.
+"""Review page: one video, one sentence at a time, by keyboard.
 
-Left: the player and the frame strip. Right: the sentence, its said / shown / edited windows and
-the actions. Below: the alignment picture, all sentences, and the sentence's history.
+The desk (player, timeline, frame strip, the sentence and its actions) lives in a fragment: a
+decision or a move reruns only that fragment, and it reruns by itself every few seconds so
+presence and other curators' decisions show up. Below it, outside the fragment: the alignment
+picture, every sentence, and the current sentence's history.
 """
 
 from __future__ import annotations
 
-import streamlit as st
-from aligner.ui import review_actions as act
-from aligner.ui import review_media, review_tables, state
+import itertools
+import time
 
+import streamlit as st
+from aligner.ui import batch, desk, review_media, review_tables, state
+from aligner.ui import review_actions as act
+
+from aligner.frames import FALLBACK_FPS
 from aligner.store.review import REASONS
 
 REASON_LABELS = {"talking_head": "talking head", "off_screen": "off-screen",
                  "b_roll": "B-roll", "other": "other"}  # fmt: skip
+PRESENCE_REFRESH_S = 4.0  # the desk fragment reruns this often to show who else is here
+RUN_MAX_AGE_S = 30.0  # the desk looks up the newest run at most this often
+BUSY_S = 3.0  # a curator who pressed a key this recently is busy: timed refreshes wait
+_NAV_TOKENS = itertools.count(1)
+
+
+def jump_to(video_id: str, sentence_id: int | None) -> None:
+    """Make the desk open `video_id` at `sentence_id` (the first open one when None)."""
+    st.session_state["video_id"] = video_id
+    st.session_state["goto_sentence"] = sentence_id
+
+
+def _restore_place(s) -> None:
+    """A new session (reload, restart) starts where this curator last was."""
+    if "video_id" in st.session_state:
+        return
+    place = s.place(state.curator())
+    if place is not None:
+        jump_to(place["video_id"], place["sentence_id"])
 
 
 def _pick_video(s) -> str | None:
@@ -23,144 +48,169 @@ def _pick_video(s) -> str | None:
         return None
     by_id = {p["video_id"]: p for p in progress}
     if st.session_state.get("video_id") not in by_id:
-        st.session_state["video_id"] = progress[0]["video_id"]
+        jump_to(progress[0]["video_id"], None)
     cols = st.columns([2, 3], vertical_alignment="bottom")
     cols[0].selectbox("Video", list(by_id), key="video_id",
-                      on_change=lambda: st.session_state.update(idx=0, goto_sentence=None))  # fmt: skip
-    video_id = st.session_state["video_id"]
-    done, total = by_id[video_id]["n_reviewed"], by_id[video_id]["n_sentences"]
-    cols[1].progress(done / max(total, 1), text=f"{done} of {total} sentences reviewed")
-    previous = st.session_state.get("_claimed")
-    if previous and previous != video_id:  # let others see this curator has moved on
-        s.release_claim(previous, curator=state.curator())
-    other = s.claim_video(video_id, curator=state.curator())
-    st.session_state["_claimed"] = video_id
-    slot = st.empty()  # always present, so the player below keeps its place
-    if other:
-        slot.warning(f"{other} is working on this video now. You can go on: a decision they made"
-                   " after you opened a sentence is never overwritten.")  # fmt: skip
-    return video_id
+                      on_change=lambda: st.session_state.update(goto_sentence=None))  # fmt: skip
+    return st.session_state["video_id"]  # its progress is counted live in the desk
 
 
-def _current_idx(rows: list[dict]) -> int:
-    goto = st.session_state.pop("goto_sentence", None)
-    if goto is not None:
-        st.session_state["idx"] = next(
-            (i for i, r in enumerate(rows) if r["sentence_id"] == goto), 0
-        )
-    idx = min(max(int(st.session_state.get("idx", 0)), 0), len(rows) - 1)
-    st.session_state["idx"] = idx
-    return idx
+def _nav(rows: list[dict], video_id: str) -> dict:
+    """The desk's jump target: renewed when the video changes or a jump was asked for."""
+    nav = st.session_state.get("_nav")
+    goto = st.session_state.pop("goto_sentence", "none")
+    if nav is None or nav["video_id"] != video_id or goto != "none":
+        ids = [r["sentence_id"] for r in rows]
+        if goto not in ids:
+            goto = next((r["sentence_id"] for r in rows if not r["decided"]), ids[0])
+        nav = {"token": next(_NAV_TOKENS), "sid": int(goto), "video_id": video_id}
+        st.session_state["_nav"] = nav
+    return nav
 
 
-def _apply_picks(player_result, strip_result) -> None:
-    """A "mark" from the player or a "pick" from the strip sets a boundary, then re-renders so
-    the player's loop and the strip's highlights follow (trigger values last one run only)."""
-    changed = False
-    for result, name in ((player_result, "mark"), (strip_result, "pick")):
-        value = getattr(result, name, None) if result is not None else None
-        if isinstance(value, dict) and value.get("which") in ("start", "end"):
-            act.set_boundary(value["which"], float(value["time"]))
-            changed = True
-    if changed:
-        st.rerun()
+def _place(rows: list[dict], nav: dict, client: dict) -> dict:
+    """The row the desk is on: its own report, unless it has not seen the newest jump yet."""
+    by_id = {r["sentence_id"]: r for r in rows}
+    sid = client.get("place") if client.get("nav_token") == nav["token"] else nav["sid"]
+    return by_id.get(sid) or by_id[nav["sid"]]
 
 
-def _spans(row: dict) -> None:
-    """Said, shown and the edited window, aligned as plain text (no markup from the data)."""
-    start, end = act.edit_window()
-    lines = [f"said   {row['asr_start']:7.1f} – {row['asr_end']:7.1f} s   (ASR)"]
-    if row["pred_start"] is not None:
-        lines.append(f"shown  {row['pred_start']:7.1f} – {row['pred_end']:7.1f} s   (model"
-                     f" {row['alignability']:.2f})")  # fmt: skip
-    lines.append(f"yours  {start:7.1f} – {end:7.1f} s   ({start - row['asr_start']:+.1f} s"
-                 " from said)")  # fmt: skip
-    st.code("\n".join(lines), language=None)
+def _notices(s, video_id: str) -> list[str]:
+    return [
+        f"{o['curator']} changed your #{o['number']}: {act.describe(o['before_value'])} →"
+        f" {act.describe(o['after_value'])}"
+        for o in s.overwrites_of(state.curator(), video_id, limit=3)
+    ]
 
 
-def _decision_line(row: dict) -> None:
-    if row["status"] is None:
-        st.caption("Not decided yet.")
+def _others(s, video_id: str, rows: list[dict]) -> tuple[list[dict], list[str]]:
+    """Who else is on the video, and overwrites of this curator's decisions: re-read at most
+    every `PRESENCE_REFRESH_S` - 0.5 s (a decision's rerun reuses them: it must be quick)."""
+    cached, now = st.session_state.get("_others"), time.monotonic()
+    if cached and cached[0] == video_id and now - cached[1] < PRESENCE_REFRESH_S - 0.5:
+        return cached[2], cached[3]
+    numbers = {r["sentence_id"]: r["idx"] + 1 for r in rows}
+    present = [{"curator": p["curator"], "n": numbers.get(p["sentence_id"])}
+               for p in s.present(video_id)]  # fmt: skip
+    notices = _notices(s, video_id)
+    st.session_state["_others"] = (video_id, now, present, notices)
+    return present, notices
+
+
+def _desk_data(s, video: dict, rows: list[dict], row: dict, nav: dict, client: dict) -> dict:
+    present, notices = _others(s, video["video_id"], rows)
+    edits = s.edited_texts(video["video_id"])
+    numbers = {r["sentence_id"]: r["idx"] + 1 for r in rows}
+    merged = {e["merged_with"]: numbers.get(sid) for sid, e in edits.items()
+              if e["kind"] == "merge" and e["text"] is not None}  # fmt: skip
+    path = review_media.video_file(video)
+    settings = state.settings()
+    clip = strip = None
+    if path is not None:
+        clip = review_media.clip_data(path, video, rows, row, client.get("have_clip"))
+        strip = review_media.strip_data(path, video, row, client.get("have_strip"))
+        if strip["frames"] is not None:  # the heat strip travels with the frames
+            run = state.current_run(max_age_s=RUN_MAX_AGE_S)
+            strip["sim"] = review_media.similarity_row(run, video["video_id"], int(row["idx"]))
+    return {
+        "rows": [desk.desk_row(r, edits.get(r["sentence_id"]), merged.get(r["sentence_id"]))
+                 for r in rows],
+        "nav": {"token": nav["token"], "sid": nav["sid"]},
+        "clip": clip, "strip": strip, "acks": act.recent_acks(), "curator": state.curator(),
+        "presence": present, "notices": notices, "keys": settings.keys,
+        "nudge_s": settings.nudge_s, "reasons": [[r, REASON_LABELS[r]] for r in REASONS],
+        "reason_labels": REASON_LABELS, "fps": float(video.get("fps") or FALLBACK_FPS),
+        "unlikely_below": desk.UNLIKELY_BELOW, "page_runs": st.session_state.get("_page_runs", 0),
+    }  # fmt: skip
+
+
+def _touch(s, video_id: str, sid: int) -> None:
+    """Presence (and place, when it moved) in one write; unmoved, at most every
+    `PRESENCE_REFRESH_S` - 0.5 s, which spares a write per timed rerun."""
+    last, now = st.session_state.get("_presence"), time.monotonic()
+    moved = st.session_state.get("_saved_place") != (video_id, sid)
+    if not moved and last and now - last < PRESENCE_REFRESH_S - 0.5:
         return
-    what = row["status"].replace("_", " ")
-    if row["reason"]:
-        what += f" ({REASON_LABELS.get(row['reason'], row['reason'])})"
-    if row["label_start"] is not None:
-        what += f", {row['label_start']:.1f}–{row['label_end']:.1f} s"
-    st.caption(f"Decided: {what} by {row['curator']} (version {row['version']}).")
+    s.touch_presence(video_id, state.curator(), sid, place=moved)
+    st.session_state["_presence"] = now
+    st.session_state["_saved_place"] = (video_id, sid)
 
 
-def _edit_controls() -> None:
-    for which, keys in (("start", ("Q", "W")), ("end", ("O", "P"))):
-        cols = st.columns([3, 2, 3, 3, 2], vertical_alignment="bottom")
-        cols[0].number_input(f"{which} (s)", key=f"edit_{which}", min_value=0.0, step=0.1,
-                             format="%.1f")  # fmt: skip
-        for col, delta in zip(cols[1:], act.NUDGES_S, strict=True):
-            shortcut = None if abs(delta) == 1.0 else keys[delta > 0]
-            col.button(f"{delta:+g}", key=f"nudge_{which}_{delta:+g}", on_click=act.nudge,
-                       args=(which, delta), shortcut=shortcut, use_container_width=True)  # fmt: skip
+@st.fragment(run_every=PRESENCE_REFRESH_S)
+def _desk_fragment() -> None:
+    started = time.perf_counter()
+    video_id = st.session_state["video_id"]
+    if _repeat_while_busy(video_id):
+        return
+    s, run = state.store(), state.current_run(max_age_s=RUN_MAX_AGE_S)
+    run_id = run["run_id"] if run else None
+    rows = s.desk_rows(video_id, run_id)
+    if not rows:
+        st.info("This video has no sentences.")
+        return
+    nav, client = _nav(rows, video_id), desk.client_state()
+    if act.apply_ops(client.get("ops") or []):  # normally done by the callback already
+        rows = s.desk_rows(video_id, run_id)
+    row = _place(rows, nav, client)
+    sid = int(row["sentence_id"])
+    st.session_state["place_sid"] = sid
+    data = _desk_data(s, _video(s, video_id), rows, row, nav, client)
+    # server time of this run (callback + fragment), shown in the browser test's latency log
+    data["server_ms"] = (time.perf_counter() - st.session_state.pop("_applied_at", started)) * 1e3
+    desk.mount(data, act.apply_client)
+    st.session_state["_desk_last"] = {"video_id": video_id, "data": data, **_trigger()}
+    _touch(s, video_id, sid)  # after the mount: the acknowledgement is on its way already
 
 
-def _button(col, label: str, key: str, shortcut: str, fn, args, primary: bool = False) -> None:
-    col.button(label, key=key, shortcut=shortcut, on_click=fn, args=args,
-               type="primary" if primary else "secondary", use_container_width=True)  # fmt: skip
+def _trigger() -> dict:
+    """What makes a desk run more than a timed refresh: the desk reported, or the page ran."""
+    return {"trigger": (desk.client_state().get("n"), st.session_state.get("_page_runs"))}
 
 
-def _action_buttons(video_id: str, rows: list[dict], row: dict) -> None:
-    n, idx = len(rows), st.session_state["idx"]
-    c = st.columns(2)
-    _button(c[0], "Accept", "accept", "A", act.decide, ("accept", row, rows), primary=True)
-    _button(c[1], "Save correction", "correct", "E", act.decide, ("correct", row, rows))
-    c = st.columns(2)
-    _button(c[0], "Not alignable", "not_alignable", "N", act.decide, ("not_alignable", row, rows))
-    _button(c[1], "Skip", "skip", "S", act.decide, ("skip", row, rows))
-    st.segmented_control("Reason when not alignable", REASONS, key="reason",
-                         format_func=REASON_LABELS.get, default="talking_head")  # fmt: skip
-    c = st.columns(4)
-    _button(c[0], "◀ Prev", "prev", "left", act.go_to, (idx - 1, n))
-    _button(c[1], "Next ▶", "next", "right", act.go_to, (idx + 1, n))
-    _button(c[2], "Next open", "next_open", "J", act.next_undecided, (rows, idx))
-    _button(c[3], "Undo", "undo", "U", act.undo, (video_id, rows))
-    st.caption("Player keys: [ mark start, ] mark end, , and . step one frame.")
+def _repeat_while_busy(video_id: str) -> bool:
+    """A timed refresh within `BUSY_S` of the curator's last key sends the same data again
+    (cheap), so it never holds up the next key's save; when they pause, it refreshes."""
+    last = st.session_state.get("_desk_last")
+    now = time.monotonic()
+    if last is None or last["video_id"] != video_id or last["trigger"] != _trigger()["trigger"]:
+        st.session_state["_active_at"] = now
+        return False
+    if now - st.session_state.get("_active_at", 0.0) >= BUSY_S:
+        return False
+    desk.mount(last["data"], act.apply_client)
+    return True
+
+
+def _video(s, video_id: str) -> dict:
+    cached = st.session_state.get("_video")
+    if not cached or cached["video_id"] != video_id:
+        cached = st.session_state["_video"] = s.video(video_id)
+    return cached
 
 
 def render() -> None:
     s = state.store()
-    run = state.current_run()
+    _restore_place(s)
     video_id = _pick_video(s)
     if video_id is None:
         return
+    _desk_fragment()
+    _details(s, video_id)
+
+
+def _details(s, video_id: str) -> None:
+    run = state.current_run()
     rows = s.review_rows(video_id, run["run_id"] if run else None)
     if not rows:
-        st.info("This video has no sentences.")
         return
-    idx = _current_idx(rows)
-    row = rows[idx]
-    if st.session_state.get("edit_sid") != row["sentence_id"]:
-        act.reset_edit(row)
-    video = s.video(video_id)
-    left, right = st.columns([5, 4], gap="medium")
-    with left:
-        path = review_media.video_file(video)
-        if path is not None:
-            played = review_media.show_player(path, video, rows, row, act.edit_window())
-            strip = review_media.show_strip(path, video, row, act.edit_window())
-            _apply_picks(played, strip)
-    with right:
-        st.caption(f"Sentence #{row['idx']} of {len(rows)}")
-        st.text(row["text"])
-        _spans(row)
-        _decision_line(row)
-        _edit_controls()
-        _action_buttons(video_id, rows, row)
-    _details(run, video, rows, idx)
-
-
-def _details(run, video: dict, rows: list[dict], idx: int) -> None:
+    sid = st.session_state.get("place_sid")
+    idx = next((i for i, r in enumerate(rows) if r["sentence_id"] == sid), 0)
+    batch.batch_panel(rows)
     picture, table, history = st.tabs(["Alignment picture", "Sentences", "History"])
     with picture:
-        review_media.show_alignment(run, video, rows, idx)
+        review_media.show_alignment(run, s.video(video_id), rows, idx)
     with table:
-        review_tables.sentences_table(rows, idx)
+        review_tables.sentences_table(rows, idx, on_open=jump_to)
     with history:
-        review_tables.history_table(state.store(), rows[idx]["sentence_id"])
+        review_tables.history_table(s, rows[idx]["sentence_id"], rows[idx]["idx"] + 1)
+        review_tables.text_history_table(s, rows[idx]["sentence_id"])

@@ -56,13 +56,16 @@ def model_vs_curator(labelled: list[dict], run: dict | None) -> dict:
 
 def curator_vs_curator(s) -> dict:
     st.subheader("Curator vs curator")
-    numbers = curator_agreement(s.standing_decisions())
-    c = st.columns(4)
+    numbers = curator_agreement(s.curator_decisions())  # adjudications' own decisions left out
+    disputes = s.adjudication_counts()
+    c = st.columns(6)
     c[0].metric("Sentences with 2+ curators", numbers["n_sentences"])
     c[1].metric("Alignability kappa", _fmt(numbers["kappa"]))
     c[2].metric("Boundary error", _fmt(numbers["boundary_error_s"], ".2f", " s"))
     c[3].metric("Temporal IoU", _fmt(numbers["iou"]))
-    return numbers
+    c[4].metric("Open disagreements", disputes["open"])
+    c[5].metric("Resolved", disputes["resolved"])
+    return {**numbers, **disputes}
 
 
 def _offsets(labelled: list[dict]) -> None:

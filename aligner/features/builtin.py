@@ -36,19 +36,6 @@ MOTION_DIM = MOTION_GRID**2 + 1
 DIM = COLOUR_DIM + GRADIENT_DIM + THUMB_DIM + MOTION_DIM
 
 
-def describe(frame: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
-    """Descriptor of one RGB uint8 frame (H, W, 3) -> float32 (DIM,), unit L2 norm.
-
-    `previous` is the frame sampled just before (same shape), for the motion block.
-    """
-    import cv2
-
-    before = None
-    if previous is not None:
-        before = _motion_thumb(cv2.cvtColor(previous, cv2.COLOR_RGB2GRAY))
-    return _describe(frame, before)[0]
-
-
 def describe_video(frames) -> np.ndarray:
     """Descriptors of consecutive samples of one video: iterable of frames -> (T, DIM) float32."""
     rows, before = [], None

@@ -24,13 +24,17 @@ from aligner.features.text import (
     open_text_cache,
     text_key,
 )
+from aligner.features.text_job import TextJob, check_available
 from aligner.features.visual import DEFAULT_VISUAL, VideoRef, get_visual_backbone
 from aligner.frames import probe
 
-FEATURES_DIR = "features"
+FEATURES_DIR = "features"  # ws.root/features/: the feature cache
 TEXT_DIR = "text"  # ws.root/features/text/<encoder key>.npz
 POOL_MIN_SECONDS = 120.0  # less video than this to compute: not worth starting processes
 MAX_WORKERS = 4  # decoding processes by default
+# sentences encoded between two saves of the text cache: a killed run keeps every finished chunk
+# (one save rewrites the whole cache file, so a larger chunk writes less in total)
+TEXT_SAVE_EVERY = 4096
 
 
 @dataclass
@@ -125,15 +129,35 @@ def compute_features(
     encoder, folder = get_text_encoder(summary.text), ws.subdir(FEATURES_DIR, TEXT_DIR)
     unique = list(dict.fromkeys(texts))
     known = open_text_cache(folder, encoder.key).index
+    job = None
     if any(text_key(t) not in known for t in unique):
-        encoder.loaded()  # a text model that cannot load fails now, not after hours of video
+        if _has_visual_work(ws, rows, backbones):  # encode on the other core meanwhile
+            check_available(summary.text)  # a bad name fails before any video
+            job = TextJob(summary.text, unique, folder)
+        else:
+            encoder.loaded()  # a text model that cannot load fails now, not after hours of video
     workers = _pool_size(ws, rows, backbones, workers)
-    _visual_pass(ws, rows, backbones, summary, workers, progress)
-    summary.sentences = len(texts)
-    if unique:
-        summary.encoded = encode_cached(encoder, unique, folder)[1]
+    try:
+        _visual_pass(ws, rows, backbones, summary, workers, progress,
+                     on_video=job.check if job else None)  # fmt: skip
+        summary.sentences = len(texts)
+        if job is not None:
+            summary.encoded = job.result()
+        else:  # saved in chunks: a kill keeps the sentences encoded so far
+            for start in range(0, len(unique), TEXT_SAVE_EVERY):
+                chunk = unique[start : start + TEXT_SAVE_EVERY]
+                summary.encoded += encode_cached(encoder, chunk, folder)[1]
+    finally:
+        if job is not None:
+            job.stop()
     summary.elapsed = time.perf_counter() - started
     return summary
+
+
+def _has_visual_work(ws, rows: list[dict], backbones: list) -> bool:
+    """Whether some video still needs a cacheable backbone's features computed."""
+    caches = [FeatureCache(ws.subdir(FEATURES_DIR), b.key) for b in backbones if b.cacheable]
+    return any(not c.valid(str(r["video_id"])) for r in rows for c in caches)
 
 
 @dataclass
@@ -185,16 +209,20 @@ def _outcomes(ws, rows: list[dict], backbones: list, workers: int):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
+    from aligner.lifeline import die_with_parent
+
     names = [b.name for b in backbones]
     context = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    # a SIGKILLed parent runs no cleanup: the initializer makes each worker die with it
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent,
+                             initargs=(os.getpid(),)) as pool:  # fmt: skip
         futures = {pool.submit(_worker_job, ws, row, names): row for row in rows}
         for future in as_completed(futures):
             yield futures[future], future.result()
 
 
 def _visual_pass(ws, rows: list[dict], backbones: list, summary: FeatureSummary, workers: int,
-                 progress: bool | None):  # fmt: skip
+                 progress: bool | None, on_video=None):  # fmt: skip
     from tqdm import tqdm
 
     total = sum(float(r.get("duration") or 0) for r in rows)
@@ -213,6 +241,8 @@ def _visual_pass(ws, rows: list[dict], backbones: list, summary: FeatureSummary,
                 bar.write(f"aligner features: {outcome.video_id}: {outcome.error}", file=sys.stderr)
             bar.set_postfix_str(f"{summary.videos}/{len(rows)} videos")
             bar.update(round(seconds))
+            if on_video is not None:
+                on_video()
 
 
 def load_video_features(ws, video_id: str, visual=None) -> list[np.ndarray]:
@@ -256,3 +286,12 @@ def feature_dims(visual=None, text: str | None = None, *, dataset=None) -> tuple
     dataset = getattr(dataset, "dataset", dataset)  # a Workspace works too
     dims = [get_visual_backbone(n, dataset=dataset).dim for n in visual_names(visual)]
     return dims, get_text_encoder(text or DEFAULT_TEXT).dim
+
+
+def feature_keys(visual=None, text: str | None = None, *, dataset=None) -> dict[str, object]:
+    """What the named features are made from, without computing or loading anything: each
+    visual backbone's cache key (its version and settings, a local model's files) and the text
+    encoder's. Stages that read features put this into the key of their inputs."""
+    dataset = getattr(dataset, "dataset", dataset)  # a Workspace works too
+    visual_keys = [get_visual_backbone(n, dataset=dataset).key for n in visual_names(visual)]
+    return {"visual": visual_keys, "text": get_text_encoder(text or DEFAULT_TEXT).key}

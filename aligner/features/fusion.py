@@ -8,11 +8,10 @@ encoders) become one vector:
     out  = sum_i a_i f'_i
 
 The weights `a` are per item (per second of video, per sentence), so they can be shown: which
-backbone the model listened to at this moment. `MultiHeadLAFF` runs h such blocks in parallel;
-the similarity of two sides is the mean over heads of the per-head cosine similarities
-(`multi_head_similarity`), as in the paper.
+backbone the model listened to at this moment (the paper's multi-head variant is not used: the
+TAN's encoders come right after the fusion).
 
-Inputs keep any leading shape: `(..., D_i)` per set -> `(..., d)` (one head) or `(..., h, d)`.
+Inputs keep any leading shape: `(..., D_i)` per set -> `(..., d)`.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU, "identity": nn.Identity}
 
@@ -66,46 +64,3 @@ class LAFF(nn.Module):
     def weights(self, feats: Sequence[torch.Tensor]) -> torch.Tensor:
         """Attention weight of each feature set per item, (..., n_sets), rows sum to 1."""
         return self.fuse(feats)[1]
-
-
-class MultiHeadLAFF(nn.Module):
-    """h independent LAFF blocks: (..., D_i) per set -> (..., h, out_dim)."""
-
-    def __init__(self, in_dims: Sequence[int], out_dim: int, *, heads: int = 4, **kwargs):
-        super().__init__()
-        self.heads = nn.ModuleList(LAFF(in_dims, out_dim, **kwargs) for _ in range(heads))
-
-    def fuse(self, feats: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(fused (..., h, out_dim), weights (..., h, n_sets))."""
-        outs = [head.fuse(feats) for head in self.heads]
-        return torch.stack([o for o, _ in outs], dim=-2), torch.stack([w for _, w in outs], dim=-2)
-
-    def forward(self, feats: Sequence[torch.Tensor]) -> torch.Tensor:
-        return self.fuse(feats)[0]
-
-    def weights(self, feats: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Per head and feature set, (..., h, n_sets)."""
-        return self.fuse(feats)[1]
-
-    def mean_weights(self, feats: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Weights averaged over heads, (..., n_sets): one number per backbone to display."""
-        return self.weights(feats).mean(dim=-2)
-
-
-def multi_head_similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Mean over heads of cosine similarities: a (A, h, d), b (B, h, d) -> (A, B).
-
-    Also accepts single-head (A, d) and (B, d).
-    """
-    if a.dim() == 2:
-        a, b = a.unsqueeze(1), b.unsqueeze(1)
-    a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
-    return torch.einsum("ahd,bhd->abh", a, b).mean(dim=-1)
-
-
-def named_weights(weights: torch.Tensor, names: Sequence[str]) -> dict[str, list[float]]:
-    """Weights (T, n_sets) or (T, h, n_sets) -> {backbone name: [weight per item]} for display."""
-    if weights.dim() == 3:
-        weights = weights.mean(dim=1)
-    w = weights.detach().float().cpu()
-    return {name: w[:, i].tolist() for i, name in enumerate(names)}

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aligner.corpus import PRECOMPUTED_DIR
 from aligner.errors import AlignerError, InputError, first_line
 from aligner.features import builtin
 from aligner.frames import DEFAULT_FPS, iter_frames, num_samples
@@ -65,9 +66,16 @@ class BuiltinBackbone:
         w, h = self.size
         return f"builtin-v{builtin.DESCRIPTOR_VERSION}-fps{self.fps:g}-{w}x{h}"
 
-    def video_features(self, video: VideoRef) -> np.ndarray:
-        frames = iter_frames(video.path, fps=self.fps, size=self.size, duration=video.duration)
+    def frames(self, video: VideoRef):
+        """The decoded samples (the CPU half; `pipelines/` runs it as its own stage)."""
+        return iter_frames(video.path, fps=self.fps, size=self.size, duration=video.duration)
+
+    def embed_frames(self, frames) -> np.ndarray:
+        """Iterable of consecutive RGB frames -> (T, DIM) float32 (the embedding half)."""
         return builtin.describe_video(frames)
+
+    def video_features(self, video: VideoRef) -> np.ndarray:
+        return self.embed_frames(self.frames(video))
 
 
 class PrecomputedBackbone:
@@ -81,7 +89,7 @@ class PrecomputedBackbone:
             raise AlignerError(f"precomputed:{feature_name}: needs the dataset folder")
         self.name = f"{PRECOMPUTED_PREFIX}{feature_name}"
         self.key = f"precomputed-{feature_name}"
-        self.folder = Path(dataset) / "features" / feature_name
+        self.folder = Path(dataset) / PRECOMPUTED_DIR / feature_name
         if not self.folder.is_dir():
             raise InputError(self.folder, "no such precomputed-features folder")
 
@@ -116,10 +124,21 @@ class PrecomputedBackbone:
                 f"{len(array)} feature rows but the video lasts {video.duration:.1f} s "
                 f"(expected {expected} rows at {self.fps:g}/s, ± {tolerance:.0f})",
             )
-        rows = np.asarray(array[:expected], dtype=np.float32)
+        rows = np.array(array[:expected], dtype=np.float32)  # a copy: not a view of the file
+        _check_finite(path, rows)
         if len(rows) < expected:
             rows = np.concatenate([rows, np.repeat(rows[-1:], expected - len(rows), axis=0)])
         return rows
+
+
+def _check_finite(path: Path, rows: np.ndarray) -> None:
+    """NaN or inf in features poisons every loss it touches: refuse the file, naming the row."""
+    bad = ~np.isfinite(rows).all(axis=1)
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise InputError(
+            path, f"{int(bad.sum())} feature rows hold NaN or infinite values (first: row {first})"
+        )
 
 
 def _check_2d(path: Path, array: np.ndarray) -> np.ndarray:
@@ -166,11 +185,18 @@ class HFVisionBackbone:
             out = _pooled(out)
         return l2_normalise(out.float().cpu().numpy())
 
-    def video_features(self, video: VideoRef) -> np.ndarray:
+    def frames(self, video: VideoRef):
+        """The decoded samples at the processor's input size (the CPU half)."""
         processor = self.loaded()[0]
-        frames = iter_frames(
+        return iter_frames(
             video.path, fps=self.fps, size=_short_side(processor), duration=video.duration
         )
+
+    def video_features(self, video: VideoRef) -> np.ndarray:
+        return self.embed_frames(self.frames(video))
+
+    def embed_frames(self, frames) -> np.ndarray:
+        """Iterable of RGB frames -> (T, D) float32, `HF_BATCH` frames per forward pass."""
         rows, batch = [], []
         for frame in frames:
             batch.append(frame)

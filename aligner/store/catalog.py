@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+INSERT_BATCH_ROWS = 50_000  # sentences per INSERT statement
+
 
 @dataclass(frozen=True)
 class SentenceRow:
@@ -69,24 +71,42 @@ class CatalogQueries:
         for sentence_id, text in old:
             reusable.setdefault(text, []).append(sentence_id)
         self.con.execute("DELETE FROM sentences WHERE video_id = ?", [video_id])
-        ids = []
-        for idx, (start, end, text) in enumerate(sentences):
-            kept = reusable.get(text)
-            if kept:
-                sentence_id = kept.pop(0)
+        kept = []
+        for _start, _end, text in sentences:
+            ids_for_text = reusable.get(text)
+            kept.append(ids_for_text.pop(0) if ids_for_text else None)
+        self._insert_sentences(video_id, sentences, kept)
+        rows = self.query(
+            "SELECT sentence_id FROM sentences WHERE video_id = ? ORDER BY idx", [video_id]
+        )
+        return [int(r[0]) for r in rows]
+
+    def _insert_sentences(self, video_id: str, sentences, kept_ids: list[int | None]) -> None:
+        """A few INSERTs for all of a video's sentences (a 50 MB subtitle file has ~500k: one
+        statement per row took minutes); a kept id is reused, the others come from the
+        sequence. Batches keep the Arrow copy of the rows small."""
+        import pyarrow as pa
+
+        for lo in range(0, len(sentences), INSERT_BATCH_ROWS):
+            batch = sentences[lo : lo + INSERT_BATCH_ROWS]
+            table = pa.table({
+                "sentence_id": pa.array(kept_ids[lo : lo + len(batch)], pa.int64()),
+                "idx": pa.array(range(lo, lo + len(batch)), pa.int32()),
+                "start": pa.array([float(s[0]) for s in batch], pa.float64()),
+                "end": pa.array([float(s[1]) for s in batch], pa.float64()),
+                "text": pa.array([s[2] for s in batch], pa.string()),
+            })  # fmt: skip
+            name = f"_new_sentences_{id(table):x}"  # unique: cursors of one connection share views
+            self.con.register(name, table)
+            try:
                 self.con.execute(
                     'INSERT INTO sentences (sentence_id, video_id, idx, start, "end", text)'
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    [sentence_id, video_id, idx, start, end, text],
+                    " SELECT CASE WHEN sentence_id IS NULL THEN nextval('sentence_id_seq')"
+                    f' ELSE sentence_id END, ?, idx, start, "end", text FROM {name}',
+                    [video_id],
                 )
-            else:
-                sentence_id = self.con.execute(
-                    'INSERT INTO sentences (video_id, idx, start, "end", text)'
-                    " VALUES (?, ?, ?, ?, ?) RETURNING sentence_id",
-                    [video_id, idx, start, end, text],
-                ).fetchone()[0]
-            ids.append(int(sentence_id))
-        return ids
+            finally:
+                self.con.unregister(name)
 
     def write_video(
         self,

@@ -116,7 +116,65 @@ CREATE TABLE review_doubt (
 );
 """
 
+# review app for a day's work (40-49): where each curator was, who is on a video now, and
+# sign-in sessions (only a hash of the token is stored)
+REVIEW_PLACE = """
+CREATE TABLE review_place (
+    curator     TEXT PRIMARY KEY,
+    video_id    TEXT NOT NULL,
+    sentence_id BIGINT,
+    updated_at  TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+CREATE TABLE presence (
+    video_id    TEXT NOT NULL,
+    curator     TEXT NOT NULL,
+    sentence_id BIGINT,
+    seen_at     TIMESTAMP NOT NULL,
+    PRIMARY KEY (video_id, curator)
+);
+CREATE TABLE review_sessions (
+    token_hash  TEXT PRIMARY KEY,           -- sha256 of the cookie's token
+    curator     TEXT NOT NULL,
+    role        TEXT NOT NULL,              -- curator | admin
+    expires_at  TIMESTAMP NOT NULL
+);
+"""
+
+# an admin's resolution of a disagreement between curators; `event_id` is the decision it wrote
+ADJUDICATIONS = """
+CREATE TABLE adjudications (
+    sentence_id  BIGINT PRIMARY KEY,
+    resolved_by  TEXT NOT NULL,
+    chosen       TEXT NOT NULL,              -- the curator whose decision was taken
+    event_id     BIGINT NOT NULL,
+    resolved_at  TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+"""
+
+# a curator's fix of a sentence's words (ASR errors), a split in two or a merge with the next;
+# the newest row per sentence is its state (`after_text` NULL and kind text = back to the ASR
+# text); `sentences` itself is never changed
+TEXT_EDITS = """
+CREATE SEQUENCE text_edit_id_seq START 1;
+CREATE TABLE text_edits (
+    edit_id     BIGINT PRIMARY KEY DEFAULT nextval('text_edit_id_seq'),
+    sentence_id BIGINT NOT NULL,
+    curator     TEXT NOT NULL,
+    created_at  TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    kind        TEXT NOT NULL DEFAULT 'text', -- text | split | merge
+    before_text TEXT,
+    after_text  TEXT,                       -- split: the first part; merge: both texts joined
+    second_text TEXT,                       -- split: the second part
+    split_s     DOUBLE,                     -- split: where the second part starts, seconds
+    merged_with BIGINT,                     -- merge: the next sentence, absorbed into this one
+    version     INTEGER NOT NULL            -- grows per sentence (stale-write check)
+);
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", INITIAL_SCHEMA),
     Migration(20, "review doubt cache", REVIEW_DOUBT),
+    Migration(40, "review place, presence and sign-in sessions", REVIEW_PLACE),
+    Migration(41, "adjudications", ADJUDICATIONS),
+    Migration(42, "text edits", TEXT_EDITS),
 ]

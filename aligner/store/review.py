@@ -25,6 +25,7 @@ REASONS = ("talking_head", "off_screen", "b_roll", "other")
 CLAIM_TTL_S = 600  # a claim on a video lapses after 10 minutes without a refresh
 PEAK_SCALE_S = 10.0  # joint and dual peaks this far apart count as full disagreement
 GAP_SCALE_S = 30.0  # predicted window centre this far from the ASR centre counts as full doubt
+SNIPPET_WORDS = 6  # words of a sentence quoted in messages, so a curator recognises it
 LABEL_FIELDS = ("status", "alignable", "start", "end", "reason", "curator", "decided_at", "version")
 
 
@@ -62,7 +63,7 @@ class ReviewQueries:
         def write() -> int:
             with self.transaction() as con:
                 before, version = self._label_state(con, sentence_id)
-                _check_version(sentence_id, expected_version, version)
+                _check_version(con, sentence_id, expected_version, version, before)
                 after = {**value, "curator": curator, "version": version + 1}
                 con.execute(
                     "INSERT OR REPLACE INTO labels (sentence_id, status, alignable, start, \"end\","
@@ -76,7 +77,7 @@ class ReviewQueries:
                 return version + 1
 
         # a retry re-reads the version, so a losing write with `expected_version` is stale
-        return self.retry_on_conflict(write)
+        return self.retry_on_conflict(write, lock=("label", sentence_id))
 
     def undo_last(self, sentence_id: int, *, curator: str) -> int | None:
         """Undo the newest decision still standing on a sentence; returns the new version.
@@ -106,7 +107,7 @@ class ReviewQueries:
                 _append_event(con, sentence_id, curator, "undo", before, after, version + 1)
                 return version + 1
 
-        return self.retry_on_conflict(write)
+        return self.retry_on_conflict(write, lock=("label", sentence_id))
 
     def current_labels(self, video_id: str | None = None) -> list[dict[str, Any]]:
         """The current decision per sentence (of one video or all), in video / sentence order.
@@ -125,6 +126,31 @@ class ReviewQueries:
     def label_version(self, sentence_id: int) -> int:
         """The version a client must pass as `expected_version` (0 when never decided)."""
         return self._label_state(self.con, sentence_id)[1]
+
+    def label(self, sentence_id: int) -> dict[str, Any] | None:
+        """The current label of one sentence (keys `LABEL_FIELDS`), or None when undecided."""
+        return self._label_row(self.con, sentence_id)
+
+    def sentence_number(self, sentence_id: int) -> int | None:
+        """The sentence's number in its video as curators see it (1-based)."""
+        rows = self.query("SELECT idx FROM sentences WHERE sentence_id = ?", [sentence_id])
+        return int(rows[0][0]) + 1 if rows else None
+
+    def overwrites_of(self, curator: str, video_id: str, *, limit: int = 5) -> list[dict]:
+        """Newest decisions by others that replaced one of `curator`'s in a video: number (1-based),
+        curator, created_at, before_value / after_value (dicts)."""
+        rows = self.query_dicts(
+            "SELECT s.idx + 1 AS number, e.curator, e.created_at, e.before_value, e.after_value"
+            " FROM label_events e JOIN sentences s USING (sentence_id)"
+            " WHERE s.video_id = ? AND e.curator <> ? AND e.action <> 'undo'"
+            " AND json_extract_string(e.before_value, '$.curator') = ?"
+            " ORDER BY e.event_id DESC LIMIT ?",
+            [video_id, curator, curator, int(limit)],
+        )
+        for row in rows:
+            row["before_value"] = json.loads(row["before_value"] or "null")
+            row["after_value"] = json.loads(row["after_value"] or "null")
+        return rows
 
     def label_history(self, sentence_id: int) -> list[dict[str, Any]]:
         """Every `label_events` row of a sentence, oldest first; before/after decoded to dicts."""
@@ -179,7 +205,7 @@ class ReviewQueries:
                 )
                 return None
 
-        return self.retry_on_conflict(write)
+        return self.retry_on_conflict(write, lock=("claim", video_id))
 
     def release_claim(self, video_id: str, *, curator: str) -> None:
         self.con.execute(
@@ -195,16 +221,23 @@ class ReviewQueries:
 
     # -- queue --------------------------------------------------------------------------------
     def video_progress(self) -> list[dict[str, Any]]:
-        """Per video: n_sentences, n_reviewed (decided, not skipped), claimed_by; by video id."""
+        """Per video: n_sentences, n_reviewed (decided, not skipped), claimed_by (who is on it
+        now: a live claim or presence in the review app, comma-separated); by video id."""
+        from aligner.store.curators import PRESENCE_TTL_S
+
         return self.query_dicts(
-            "SELECT v.video_id, v.duration, count(s.sentence_id) AS n_sentences,"
+            "WITH here AS (SELECT video_id, curator FROM claims"
+            "  WHERE expires_at > CAST(now() AS TIMESTAMP) UNION SELECT video_id, curator"
+            "  FROM presence WHERE seen_at > CAST(now() AS TIMESTAMP) - to_seconds(?)),"
+            " who AS (SELECT video_id, string_agg(curator, ', ' ORDER BY curator) AS claimed_by"
+            "  FROM here GROUP BY video_id)"
+            " SELECT v.video_id, v.duration, count(s.sentence_id) AS n_sentences,"
             " count(l.sentence_id) FILTER (WHERE l.status <> 'skipped') AS n_reviewed,"
-            " any_value(c.curator) AS claimed_by"
+            " any_value(w.claimed_by) AS claimed_by"
             " FROM videos v LEFT JOIN sentences s USING (video_id)"
-            " LEFT JOIN labels l USING (sentence_id)"
-            " LEFT JOIN claims c ON c.video_id = v.video_id"
-            "  AND c.expires_at > CAST(now() AS TIMESTAMP)"
-            " WHERE v.status = 'ok' GROUP BY v.video_id, v.duration ORDER BY v.video_id"
+            " LEFT JOIN labels l USING (sentence_id) LEFT JOIN who w ON w.video_id = v.video_id"
+            " WHERE v.status = 'ok' GROUP BY v.video_id, v.duration ORDER BY v.video_id",
+            [PRESENCE_TTL_S],
         )
 
     def review_queue(
@@ -234,10 +267,7 @@ class ReviewQueries:
                 [run_id, video_id, video_id, int(limit)],
             )
         ids = [int(row[0]) for row in top]
-        rows = self.query_dicts(
-            f"SELECT * FROM ({_ROWS_SQL}) WHERE list_contains(?, sentence_id)",
-            [PEAK_SCALE_S, GAP_SCALE_S, run_id, ids],
-        )
+        rows = self.query_dicts(_ROWS_OF_IDS_SQL, [PEAK_SCALE_S, GAP_SCALE_S, ids, run_id, ids])
         order = {sid: i for i, sid in enumerate(ids)}
         return sorted(rows, key=lambda r: order[r["sentence_id"]])
 
@@ -260,13 +290,30 @@ class ReviewQueries:
                     [run_id, PEAK_SCALE_S, GAP_SCALE_S, run_id],
                 )
 
-        self.retry_on_conflict(write)
+        self.retry_on_conflict(write, lock=("doubt", run_id))
 
     def review_rows(self, video_id: str, run_id: str | None) -> list[dict[str, Any]]:
         """Every sentence of a video with its prediction (of `run_id`) and current label."""
         return self.query_dicts(
             f"SELECT * FROM ({_ROWS_SQL}) WHERE video_id = ? ORDER BY idx",
             [PEAK_SCALE_S, GAP_SCALE_S, run_id, video_id],
+        )
+
+    def desk_rows(self, video_id: str, run_id: str | None) -> list[dict[str, Any]]:
+        """`review_rows` without the doubt score: what the review desk reloads per decision."""
+        return self.query_dicts(
+            "WITH s AS (SELECT * FROM sentences WHERE video_id = ?),"
+            " ev AS (SELECT sentence_id, max(version) AS version FROM label_events"
+            "  WHERE sentence_id IN (SELECT sentence_id FROM s) GROUP BY sentence_id)"
+            " SELECT s.sentence_id, s.video_id, s.idx, s.text, s.start AS asr_start,"
+            ' s."end" AS asr_end, p.alignability, p.start AS pred_start, p."end" AS pred_end,'
+            ' l.status, l.alignable, l.start AS label_start, l."end" AS label_end, l.reason,'
+            " l.curator, coalesce(l.version, ev.version, 0) AS version,"
+            " CASE WHEN l.status IS NULL OR l.status = 'skipped' THEN 0 ELSE 1 END AS decided"
+            " FROM s LEFT JOIN predictions p ON p.sentence_id = s.sentence_id AND p.run_id = ?"
+            " LEFT JOIN labels l ON l.sentence_id = s.sentence_id"
+            " LEFT JOIN ev ON ev.sentence_id = s.sentence_id ORDER BY s.idx",
+            [video_id, run_id],
         )
 
     # -- stats --------------------------------------------------------------------------------
@@ -288,15 +335,18 @@ class ReviewQueries:
             [PEAK_SCALE_S, GAP_SCALE_S, run_id],
         )
 
-    def standing_decisions(self) -> list[dict[str, Any]]:
+    def standing_decisions(self, *, exclude_events: set[int] | None = None) -> list[dict[str, Any]]:
         """Each curator's own standing decision per sentence (skips left out), from the history.
 
-        What curator-vs-curator agreement compares: a decision survives until undone.
+        What curator-vs-curator agreement compares: a decision survives until undone. Events in
+        `exclude_events` are read as if they never happened (an adjudicator's resolutions).
         """
         rows = self.query_dicts(
             "SELECT event_id, sentence_id, curator, action, after_value FROM label_events"
             " ORDER BY sentence_id, event_id"
         )
+        if exclude_events:
+            rows = [r for r in rows if r["event_id"] not in exclude_events]
         by_sentence: dict[int, list[dict]] = {}
         for row in rows:
             by_sentence.setdefault(row["sentence_id"], []).append(row)
@@ -308,39 +358,10 @@ class ReviewQueries:
                     out[(sentence_id, event["curator"])] = {
                         "sentence_id": sentence_id, "curator": event["curator"],
                         "alignable": value["alignable"], "start": value["start"],
-                        "end": value["end"],
+                        "end": value["end"], "reason": value.get("reason"),
+                        "event_id": event["event_id"],
                     }  # fmt: skip
         return list(out.values())
-
-    def fill_benchmark_rows(self, n_sentences: int, *, per_video: int = 600) -> str:
-        """Test/benchmark helper: `n_sentences` synthetic sentences + predictions, built in SQL.
-
-        Videos are `bench-<n>` with `per_video` sentences 6 s apart; returns the run id.
-        """
-        run_id = self.start_run("benchmark", model="tan")
-        with self.transaction() as con:
-            con.execute(
-                "INSERT INTO videos (video_id, path, duration, status)"
-                " SELECT 'bench-' || v, 'videos/bench-' || v || '.mp4', ? * 6.0, 'ok'"
-                " FROM range(CAST(ceil(? / ?) AS BIGINT)) t(v)",
-                [per_video, n_sentences, per_video],
-            )
-            con.execute(
-                'INSERT INTO sentences (video_id, idx, start, "end", text)'
-                " SELECT 'bench-' || (i // ?), i % ?, (i % ?) * 6.0, (i % ?) * 6.0 + 4.0,"
-                " 'sentence ' || i FROM range(?) t(i)",
-                [per_video, per_video, per_video, per_video, n_sentences],
-            )
-            con.execute(
-                'INSERT INTO predictions (run_id, sentence_id, alignability, start, "end", peak,'
-                " dual_alignability, dual_peak)"
-                ' SELECT ?, sentence_id, hash(sentence_id) % 1000 / 1000.0, start + 1, "end" + 1,'
-                " start + 2, hash(sentence_id * 7) % 1000 / 1000.0, start + hash(sentence_id) % 9"
-                " FROM sentences WHERE video_id LIKE 'bench-%'",
-                [run_id],
-            )
-        self.finish_run(run_id)
-        return run_id
 
     # -- helpers ----------------------------------------------------------------------------
     def _decision_value(self, sentence_id, action, alignable, start, end, reason) -> dict:
@@ -417,12 +438,28 @@ def _check_curator(curator: str) -> str:
     return curator
 
 
-def _check_version(sentence_id: int, expected: int | None, current: int) -> None:
-    if expected is not None and int(expected) != current:
-        raise StaleWriteError(
-            f"sentence {sentence_id} was changed by someone else (version {current}, you had"
-            f" version {expected}); reload it and decide again"
-        )
+def _check_version(con, sentence_id: int, expected: int | None, current: int, label) -> None:
+    if expected is None or int(expected) == current:
+        return
+    who = f" ({label['curator']})" if label else ""
+    raise StaleWriteError(
+        f"{sentence_as_seen(con, sentence_id)} was changed by someone else{who} since you opened"
+        f" it (now version {current}, you saw version {expected}); nothing was saved: look at"
+        " it again and decide"
+    )
+
+
+def sentence_as_seen(con, sentence_id: int) -> str:
+    """How a curator knows a sentence: 'sentence 3 of video abc ("Crack the eggs…")' (1-based)."""
+    row = con.execute(
+        "SELECT video_id, idx, text FROM sentences WHERE sentence_id = ?", [sentence_id]
+    ).fetchone()
+    if row is None:
+        return f"a sentence that no longer exists (id {sentence_id})"
+    video_id, idx, text = row
+    words = str(text).split()
+    snippet = " ".join(words[:SNIPPET_WORDS]) + ("…" if len(words) > SNIPPET_WORDS else "")
+    return f'sentence {int(idx) + 1} of video {video_id} ("{snippet}")'
 
 
 def _standing_events(events: list[dict]) -> list[dict]:
@@ -474,3 +511,17 @@ FROM sentences s
 LEFT JOIN predictions p ON p.sentence_id = s.sentence_id AND p.run_id = ?
 LEFT JOIN labels l ON l.sentence_id = s.sentence_id
 """
+
+# The same rows for a list of sentence ids (the queue's top N; parameters PEAK_SCALE_S,
+# GAP_SCALE_S, ids, run_id, ids): both big tables are narrowed to the ids before the joins, so
+# the cost stays flat as the store grows (filtering the joined rows afterwards scanned every
+# prediction: 0.25 s at 1M sentences vs 0.035 s, benchmarks/bench_store_scale.py).
+_IDS = "(SELECT unnest(CAST(? AS BIGINT[])))"
+_ROWS_OF_IDS_SQL = _ROWS_SQL.replace(
+    "FROM sentences s\n", f"FROM (SELECT * FROM sentences WHERE sentence_id IN {_IDS}) s\n"
+).replace(
+    "LEFT JOIN predictions p ON p.sentence_id = s.sentence_id AND p.run_id = ?",
+    f"LEFT JOIN (SELECT * FROM predictions WHERE run_id = ? AND sentence_id IN {_IDS}) p"
+    " ON p.sentence_id = s.sentence_id",
+)
+assert _ROWS_OF_IDS_SQL.count(_IDS) == 2  # both replacements found their text

@@ -1,5 +1,5 @@
 """Runs (train / predict / auto-align), per-sentence predictions, and the content digest that
-auto-align compares to skip work already done."""
+train and predict key on to skip work already done."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ class RunQueries:
             [run_id, video_id, video_id],
         )
 
-    # -- auto-align bookkeeping ------------------------------------------------------------
+    # -- what stages key on, and stale runs ------------------------------------------------------------
     def content_digest(self) -> dict[str, str]:
         """md5 of what training and prediction read, per table: ok videos (file size / mtime /
         duration), sentences (times, text) and current human labels. Equal digests = nothing
@@ -107,14 +107,6 @@ class RunQueries:
             "SELECT * FROM runs WHERE (? IS NULL OR kind = ?) ORDER BY created_at, run_id",
             [kind, kind],
         )
-
-    def latest_auto_align(self) -> dict[str, Any] | None:
-        """The newest finished auto-align run (its `metrics` say what it computed)."""
-        rows = self.query_dicts(
-            "SELECT * FROM runs WHERE kind = 'auto-align' AND status = 'done'"
-            " ORDER BY created_at DESC, run_id DESC LIMIT 1"
-        )
-        return rows[0] if rows else None
 
     def alignable_share(self, run_id: str, threshold: float) -> float | None:
         """Share of `run_id`'s predictions with alignability >= threshold (None when it has none)."""

@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from aligner.tan.background import background_seconds
 from aligner.tan.config import TrainConfig
 
 
@@ -27,15 +26,12 @@ class VideoItem:
     label_start: np.ndarray | None = None  # (K,) the curator's visual window, nan = none
     label_end: np.ndarray | None = None
     sentence_ids: list[int] | None = None
-    background: np.ndarray | None = None  # (T,) bool, see `background.background_seconds`
 
     def __post_init__(self) -> None:
         k = len(self.text)
         for name in ("label_alignable", "label_start", "label_end"):
             if getattr(self, name) is None:
                 setattr(self, name, np.full(k, np.nan))
-        if self.background is None:
-            self.background = background_seconds(self.video)
 
     @property
     def duration(self) -> int:
@@ -55,7 +51,7 @@ class Batch:
     span: torch.Tensor  # (B, K) long: ASR span length in seconds (>= 1), for co-training
     human: torch.Tensor  # (B, K) bool: a curator decided this sentence
     align_label: torch.Tensor  # (B, K) float: the curator's alignability, nan when none
-    background: torch.Tensor  # (B, T) bool: the video's recurring look (talking head)
+    asr_mid: torch.Tensor  # (B, K) float: ASR midpoint, seconds from the window's start
 
 
 def sentence_windows(item: VideoItem, margin: float) -> tuple[np.ndarray, np.ndarray]:
@@ -91,7 +87,7 @@ def make_window(
         "span": np.minimum(span, length),
         "human": ~np.isnan(item.label_alignable[rows]),
         "align_label": item.label_alignable[rows],
-        "background": item.background[t0 : t0 + length],
+        "asr_mid": mid[rows] - t0,
     }
 
 
@@ -107,13 +103,12 @@ def collate(windows: Sequence[dict[str, Any]]) -> Batch:
     target = torch.zeros(b, k, t, dtype=torch.bool)
     span, human = torch.ones(b, k, dtype=torch.long), torch.zeros(b, k, dtype=torch.bool)
     align_label = torch.full((b, k), float("nan"))
-    background = torch.zeros(b, t, dtype=torch.bool)
+    asr_mid = torch.zeros(b, k)
     for i, w in enumerate(windows):
         ti, ki = len(w["video"][0]), len(w["text"])
         for j, v in enumerate(w["video"]):
             video[j][i, :ti] = torch.from_numpy(np.asarray(v, dtype=np.float32))
         video_pad[i, :ti] = False
-        background[i, :ti] = torch.from_numpy(w["background"])
         text_pad[i, :ki] = False
         if ki:
             text[i, :ki] = torch.from_numpy(np.asarray(w["text"], dtype=np.float32))
@@ -121,7 +116,8 @@ def collate(windows: Sequence[dict[str, Any]]) -> Batch:
             span[i, :ki] = torch.from_numpy(w["span"])
             human[i, :ki] = torch.from_numpy(w["human"])
             align_label[i, :ki] = torch.from_numpy(w["align_label"].astype(np.float32))
-    return Batch(video, text, video_pad, text_pad, target, span, human, align_label, background)
+            asr_mid[i, :ki] = torch.from_numpy(w["asr_mid"].astype(np.float32))
+    return Batch(video, text, video_pad, text_pad, target, span, human, align_label, asr_mid)
 
 
 def epoch_batches(

@@ -1,7 +1,9 @@
 """Checkpoint files: where they live, and how they are written and read.
 
 A checkpoint carries its config and the names/dims of the feature backbones it was trained on:
-`{"config": asdict(cfg), "features": {...}, "state_dict": ..., **extra}`."""
+`{"config": asdict(cfg), "features": {...}, "state_dict": ..., **extra}`. Training stamps its
+checkpoints with the key of their inputs (`extra["inputs_key"]`), so it can tell by reading the
+stamp that a checkpoint is up to date."""
 
 from __future__ import annotations
 
@@ -12,13 +14,14 @@ from typing import Any
 import torch
 
 from aligner.atomic import atomic_write
-from aligner.errors import AlignerError
+from aligner.errors import AlignerError, first_line, storage_reason
 from aligner.tan.config import FeatureSpec, TANConfig
 from aligner.tan.model import TAN, build_model
 
 CHECKPOINTS_DIR = "checkpoints"  # under the workspace root
 CHECKPOINT_NAME = "tan.pt"
 STAGE1_SUFFIX = ".stage1.pt"  # sibling checkpoint: the model before co-training
+CHECKPOINT_NOT_FOUND = "checkpoint not found (run `aligner train` first)"
 
 
 def default_checkpoint(ws) -> Path:
@@ -40,7 +43,20 @@ def save_checkpoint(model: TAN, path: str | Path, *, extra: dict[str, Any] | Non
         "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
         **(extra or {}),
     }
-    return atomic_write(path, lambda f: torch.save(payload, f))
+    try:
+        return atomic_write(path, lambda f: torch.save(payload, f))
+    except (OSError, RuntimeError) as err:  # torch wraps a full disk in a RuntimeError
+        raise AlignerError(f"{path}: cannot write the checkpoint ({_reason(err)})") from None
+
+
+def _reason(err: BaseException) -> str:
+    """The OS's words for a failed write (e.g. "No space left on device"), else the first line."""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.strerror:
+            return storage_reason(cause) or cause.strerror
+        cause = cause.__cause__ or cause.__context__
+    return storage_reason(err) or first_line(err)
 
 
 def load_checkpoint(
@@ -54,7 +70,7 @@ def load_checkpoint(
 
     path = Path(path)
     if not path.is_file():
-        raise AlignerError(f"{path}: checkpoint not found (run `aligner train` first)")
+        raise AlignerError(f"{path}: {CHECKPOINT_NOT_FOUND}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         cfg = TANConfig.from_dict(payload["config"])
@@ -70,6 +86,19 @@ def load_checkpoint(
     model.load_state_dict(payload["state_dict"])
     model.eval()
     return model, payload
+
+
+def read_stamp(path: str | Path) -> dict[str, Any] | None:
+    """A checkpoint's payload without the weights; None when the file is missing or unreadable
+    (memory-mapped: the weights are not read)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # a truncated or foreign file is no stamp: the caller makes a new one
+        return None
+    return {k: v for k, v in payload.items() if k != "state_dict"}
 
 
 def _describe(spec: FeatureSpec) -> str:

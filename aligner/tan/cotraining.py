@@ -11,10 +11,13 @@ from aligner.tan.batching import Batch
 from aligner.tan.config import TrainConfig
 from aligner.tan.losses import NEG
 from aligner.tan.model import TAN
+from aligner.tan.prior import asr_prior
 
 PEAK_BOX_S = 10  # seconds: a sentence is confident when its probability gathers in such a box
 EXCLUSION_TAU = 0.07  # TAN's temperature between the softmax over sentences and over time
-BACKGROUND_LOW, BACKGROUND_HIGH = 0.3, 0.7  # background mass -> alignability pseudo-label 1 / 0
+# alignability pseudo-labels by the rank of a sentence's best similarity within the batch:
+# the top share is taken as alignable, the bottom share as not, the middle stays unknown
+ALIGN_TOP_SHARE, ALIGN_BOTTOM_SHARE = 0.5, 0.25
 
 
 @dataclass
@@ -24,13 +27,21 @@ class PseudoLabels:
     align: torch.Tensor  # (B, K) float: 1 / 0 where the branches agree, nan elsewhere
 
 
-def two_way_prob(sim: torch.Tensor, batch: Batch) -> torch.Tensor:
+def two_way_prob(sim: torch.Tensor, batch: Batch, exclusion: bool = True) -> torch.Tensor:
     """TAN's exclusion principle on `(B, K, T)` logits: softmax over the sentences of each
-    second (a second shows one thing), then over time (a sentence has one place)."""
+    second (a second shows one thing), then over time (a sentence has one place); without
+    `exclusion`, the softmax over time alone."""
     sim = sim.masked_fill(batch.video_pad[:, None, :], NEG)
     sim = sim.masked_fill(batch.text_pad[:, :, None], NEG)
-    by_sentence = sim.softmax(1) / EXCLUSION_TAU  # (B, K, T): what each second shows, sharpened
-    return by_sentence.masked_fill(batch.video_pad[:, None, :], NEG).softmax(2)
+    if exclusion:
+        sim = sim.softmax(1) / EXCLUSION_TAU  # (B, K, T): what each second shows, sharpened
+    return sim.masked_fill(batch.video_pad[:, None, :], NEG).softmax(2)
+
+
+def with_prior(sim: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """`sim` `(B, K, T)` + the ASR prior of each sentence (`prior.asr_prior`)."""
+    prior = asr_prior(sim.shape[2], batch.asr_mid.numpy())  # (B, K, T)
+    return sim + torch.from_numpy(prior).to(sim.dtype)
 
 
 def best_windows(prob: torch.Tensor, span: torch.Tensor, batch: Batch):
@@ -53,14 +64,18 @@ def pseudo_labels(
 ) -> PseudoLabels:
     """Co-training targets from a teacher's `(B, K, T)` joint and dual similarities.
 
-    Windows: each branch's best box of the ASR span's length; IoU >= `agree_iou` -> union.
+    Windows: each branch's best box of the ASR span's length (similarity + the ASR prior, as
+    inference picks peaks, with `teacher_prior`); IoU >= `agree_iou` -> union.
     Confidence (which sentences the MIL-NCE keeps): the probability mass of each branch's best
-    `PEAK_BOX_S` box, joint + dual. Alignability: a sentence whose probability over time
-    (fused branches) lies mostly on background seconds (the recurring talking head) names
-    nothing shown: 0 above `BACKGROUND_HIGH`, 1 below `BACKGROUND_LOW`, unknown between;
+    `PEAK_BOX_S` box, joint + dual. Alignability (TAN: from the branches' max-similarity
+    ranks): the `ALIGN_TOP_SHARE` of the batch's sentences with the highest best similarity
+    (joint + dual) -> 1, the `ALIGN_BOTTOM_SHARE` with the lowest -> 0, unknown between;
     curators' labels override."""
     span, real = batch.span, ~batch.text_pad
-    prob_j, prob_d = two_way_prob(joint_sim, batch), two_way_prob(dual_sim, batch)
+    if cfg.teacher_prior:
+        joint_sim, dual_sim = with_prior(joint_sim, batch), with_prior(dual_sim, batch)
+    prob_j = two_way_prob(joint_sim, batch, cfg.exclusion)
+    prob_d = two_way_prob(dual_sim, batch, cfg.exclusion)
     start_j, _ = best_windows(prob_j, span, batch)
     start_d, _ = best_windows(prob_d, span, batch)
     overlap = (span - (start_j - start_d).abs()).clamp(min=0)
@@ -73,10 +88,10 @@ def pseudo_labels(
     mass = best_windows(prob_j, box, batch)[1] + best_windows(prob_d, box, batch)[1]
     confident = _top_share(mass, batch.text_pad, cfg.confident_fraction)
     fused = ((joint_sim + dual_sim) / 2).masked_fill(batch.video_pad[:, None, :], NEG)
-    on_background = (fused.softmax(2) * batch.background[:, None, :]).sum(2)  # (B, K)
+    best = fused.amax(2)  # (B, K)
     align = torch.full(span.shape, float("nan"))
-    align[(on_background < BACKGROUND_LOW) & real] = 1.0
-    align[(on_background > BACKGROUND_HIGH) & real] = 0.0
+    align[_top_share(best, batch.text_pad, ALIGN_TOP_SHARE)] = 1.0
+    align[_top_share(-best, batch.text_pad, ALIGN_BOTTOM_SHARE)] = 0.0
     align = torch.where(batch.human, batch.align_label, align)
     return PseudoLabels(target, (confident | batch.human) & real, align)
 

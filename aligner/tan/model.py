@@ -98,9 +98,12 @@ class TAN(nn.Module):
         """video: one `(B, T, D_i)` per backbone; text `(B, K, Dt)`; `video_pad` `(B, T)` and
         `text_pad` `(B, K)` bool, True on padding (padding never reaches real tokens)."""
         t = video[0].shape[1]
-        v = self.encode_video_tokens(video) + self.positions(t, interpolate_from)  # (B, T, d)
+        tokens = self.encode_video_tokens(video)  # (B, T, d)
+        v = tokens + self.positions(t, interpolate_from)
         s = self.encode_text(text)  # (B, K, d)
-        dual_v = self.dual_norm(self.dual_encoder(v, src_key_padding_mask=video_pad))
+        # without temporal context the dual encoder sees each second alone, position-free
+        dual_in = v if self.cfg.dual_layers else tokens
+        dual_v = self.dual_norm(self.dual_encoder(dual_in, src_key_padding_mask=video_pad))
         pad = torch.cat([video_pad, text_pad], dim=1)  # (B, T + K)
         joint = self.joint_norm(self.joint_encoder(torch.cat([v, s], 1), src_key_padding_mask=pad))
         joint_v, joint_s = joint[:, :t], joint[:, t:]
@@ -141,7 +144,16 @@ def _video_input(dims: tuple[int, ...], width: int) -> nn.Module:
     return LAFF(list(dims), width)
 
 
-def _encoder(cfg: TANConfig, layers: int) -> nn.TransformerEncoder:
+class _NoContext(nn.Module):
+    """A zero-layer encoder: every token stays as it is (no temporal context)."""
+
+    def forward(self, x: torch.Tensor, src_key_padding_mask: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def _encoder(cfg: TANConfig, layers: int) -> nn.Module:
+    if layers == 0:
+        return _NoContext()
     layer = nn.TransformerEncoderLayer(
         cfg.width,
         cfg.heads,

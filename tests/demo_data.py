@@ -1,8 +1,9 @@
-"""A small made-up dataset + store to try the review app, and the fixture its tests use.
+"""Made-up stores for the review app's tests and benchmark.
 
 `make_demo_dataset(root)` writes real H.264 mp4s (ffmpeg test pattern + tone), stores videos,
 sentences, a finished "tan" run with predictions, and the K×T similarity matrices, as ingest and
-predict would. Nothing is downloaded.
+predict would. `fill_benchmark_rows(store, n)` adds many synthetic sentences + predictions in
+SQL. Nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from aligner.similarity import save_similarity
 from aligner.store import Store
-from aligner.tan.infer import save_similarity
 from aligner.workspace import Workspace, open_workspace
 
 WORDS = ("open the lid", "cut the board", "now we sand it", "thanks for watching",
@@ -76,3 +77,34 @@ def _predictions(ids, sentences, duration_s, rng) -> tuple[list[dict], np.ndarra
                      "dual_alignability": float(rng.uniform(0.2, 0.95)),
                      "dual_peak": round(peak + rng.normal(0, 2), 1)})  # fmt: skip
     return rows, sim
+
+
+def fill_benchmark_rows(store: Store, n_sentences: int, *, per_video: int = 600) -> str:
+    """`n_sentences` synthetic sentences + predictions, built in SQL (fast for millions).
+
+    Videos are `bench-<n>` with `per_video` sentences 6 s apart; returns the run id.
+    """
+    run_id = store.start_run("benchmark", model="tan")
+    with store.transaction() as con:
+        con.execute(
+            "INSERT INTO videos (video_id, path, duration, status)"
+            " SELECT 'bench-' || v, 'videos/bench-' || v || '.mp4', ? * 6.0, 'ok'"
+            " FROM range(CAST(ceil(? / ?) AS BIGINT)) t(v)",
+            [per_video, n_sentences, per_video],
+        )
+        con.execute(
+            'INSERT INTO sentences (video_id, idx, start, "end", text)'
+            " SELECT 'bench-' || (i // ?), i % ?, (i % ?) * 6.0, (i % ?) * 6.0 + 4.0,"
+            " 'sentence ' || i FROM range(?) t(i)",
+            [per_video, per_video, per_video, per_video, n_sentences],
+        )
+        con.execute(
+            'INSERT INTO predictions (run_id, sentence_id, alignability, start, "end", peak,'
+            " dual_alignability, dual_peak)"
+            ' SELECT ?, sentence_id, hash(sentence_id) % 1000 / 1000.0, start + 1, "end" + 1,'
+            " start + 2, hash(sentence_id * 7) % 1000 / 1000.0, start + hash(sentence_id) % 9"
+            " FROM sentences WHERE video_id LIKE 'bench-%'",
+            [run_id],
+        )
+    store.finish_run(run_id)
+    return run_id

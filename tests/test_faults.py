@@ -1,0 +1,321 @@
+"""Faults, short version (benchmarks/bench_faults.py is the long one): SIGKILL at every stage,
+worker processes that must die with their parent, a full disk, a read-only dataset.
+
+Full disk: a small tmpfs (`mount -t tmpfs`, needs root); where mounting is not permitted the
+write limit of `ulimit -f` (RLIMIT_FSIZE: writes past it fail with EFBIG) stands in for it.
+Read-only dataset: a read-only bind mount (root), else `chmod -R a-w` (which binds non-root
+users only, so the fallback is used exactly where it works).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import missing
+from tests.faults import (
+    AUTO_STAGES,
+    Proc,
+    aligner_env,
+    check_workspace,
+    command,
+    descendants,
+    export_complete,
+    kill_after,
+    kill_in_auto_stage,
+    rows,
+    same_rows,
+    small_dataset,
+    temp_files,
+    wait_gone,
+)
+
+RUN_TIMEOUT_S = 300
+KILL_SPAN_S = 1.5  # kill at a random moment this far into a stage (or earlier, if it ends)
+
+
+def _run(args: list[str], *, limit_bytes: int | None = None) -> subprocess.CompletedProcess:
+    def limit():  # the RLIMIT_FSIZE fallback for a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    return subprocess.run(
+        args, env=aligner_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
+        preexec_fn=limit if limit_bytes else None,
+    )  # fmt: skip
+
+
+def _mount(*args: str) -> bool:
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        return False
+    return subprocess.run(["mount", *args], capture_output=True).returncode == 0
+
+
+@contextlib.contextmanager
+def small_disk(folder: Path, size: str):
+    """`folder` on a tmpfs of `size` (yields True), or a plain folder (yields False)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = _mount("-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder))
+    try:
+        yield mounted
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@contextlib.contextmanager
+def read_only(folder: Path):
+    """`folder` made read-only: a read-only bind mount over itself (root) or chmod."""
+    mounted = _mount("--bind", str(folder), str(folder)) and _mount(
+        "-o", "remount,ro,bind", str(folder)
+    )
+    if not mounted:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True, check=False)
+        subprocess.run(["chmod", "-R", "a-w", str(folder)], check=True)
+    try:
+        yield
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(folder)], check=False)
+        else:
+            subprocess.run(["chmod", "-R", "u+w", str(folder)], check=False)
+
+
+@pytest.fixture
+def dataset(tmp_path) -> Path:
+    return small_dataset(tmp_path / "ds")
+
+
+def _error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if ": error: " in line]
+
+
+# -- worker processes ------------------------------------------------------------------------
+def test_feature_workers_die_with_their_killed_parent(sample_dataset):
+    """SIGKILL of a process computing features with a pool: no worker outlives it."""
+    from aligner.ingest import ingest_dataset
+    from aligner.workspace import open_workspace
+
+    ingest_dataset(open_workspace(sample_dataset), progress=False)
+    code = ("import sys; from aligner.features import compute_features;"
+            "from aligner.workspace import open_workspace;"
+            "compute_features(open_workspace(sys.argv[1]), workers=2)")  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-c", code, str(sample_dataset)], env=aligner_env())
+    deadline, workers = time.monotonic() + 120, set()
+    while len(workers) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        workers = {p for p in descendants(proc.pid) if _is_pool_worker(p)}
+        time.sleep(0.02)
+    assert len(workers) >= 2, "the pool never started"
+    everything = descendants(proc.pid)  # workers and multiprocessing's resource tracker
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not wait_gone(everything, 5.0), "processes outlived their killed parent"
+
+
+def _is_pool_worker(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+    return "spawn_main" in cmdline and "resource_tracker" not in cmdline
+
+
+def test_a_worker_whose_parent_died_before_it_started_exits():
+    """The parent can die while the worker still imports: the initializer exits at once."""
+    code = ("import os, sys; from aligner.lifeline import die_with_parent;"
+            "die_with_parent(int(sys.argv[1])); print('survived')")  # fmt: skip
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid that no longer runs
+    done = subprocess.run([sys.executable, "-c", code, str(gone.pid)], capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert done.returncode != 0 and "survived" not in done.stdout
+
+
+def test_the_watchdog_alone_ends_an_orphan():
+    """Where PR_SET_PDEATHSIG does not exist, the parent-pid watchdog still ends the worker."""
+    worker = ("import os, time, aligner.lifeline as life;"
+              "life._set_parent_death_signal = lambda: False;"  # as on macOS / Windows
+              "life.die_with_parent(os.getppid()); time.sleep(60)")  # fmt: skip
+    parent = ("import subprocess, sys, time;"
+              f"subprocess.Popen([sys.executable, '-c', {worker!r}]); time.sleep(60)")  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-c", parent], env=aligner_env())
+    deadline, children = time.monotonic() + 60, set()
+    while not children and time.monotonic() < deadline:
+        children = descendants(proc.pid)
+        time.sleep(0.05)
+    time.sleep(2.0)  # the worker has imported aligner and armed its watchdog
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert children and not wait_gone(children, 5.0)
+
+
+# -- kill -9 at every stage, then resume -------------------------------------------------------
+@pytest.mark.slow
+def test_killed_at_every_stage_resumes_to_the_rows_of_a_clean_run(tmp_path):
+    clean, faulty = small_dataset(tmp_path / "clean"), small_dataset(tmp_path / "faulty")
+    done = _run(command("auto-align", clean))
+    assert done.returncode == 0, done.stderr
+    reference = rows(clean / ".aligner" / "aligner.duckdb")
+    rng, before, kills = random.Random(12), None, []
+    ws_root, db = faulty / ".aligner", faulty / ".aligner" / "aligner.duckdb"
+    for stage in AUTO_STAGES:
+        kill = kill_in_auto_stage(faulty, stage, rng, KILL_SPAN_S)
+        kills.append(kill)
+        assert kill.orphans == 0, kill
+        if db.exists():
+            before, problems = check_workspace(ws_root, db, before)
+            assert not problems, (kill, problems)
+    assert sum(k.killed for k in kills) >= 3, kills  # most kills landed inside a run
+    # standalone train and predict killed too, then the resumed auto-align finishes
+    for name in ("train", "predict"):
+        kill = kill_after(Proc(command(name, faulty)), rng.uniform(2.0, 4.0))
+        assert kill.orphans == 0, kill
+        before, problems = check_workspace(ws_root, db, before)
+        assert not problems, (kill, problems)
+    done = _run(command("auto-align", faulty))
+    assert done.returncode == 0, done.stderr
+    final, problems = check_workspace(ws_root, db, before)
+    assert not problems and not final["running"], problems
+    assert not same_rows(final, reference), same_rows(final, reference)
+    # export killed at a random moment: no torn file; the re-run writes the clean run's bytes
+    out, ref_out = tmp_path / "out.jsonl", tmp_path / "ref.jsonl"
+    assert (
+        _run(command("export", clean, "--format", "jsonl", "--out", str(ref_out))).returncode == 0
+    )
+    kill = kill_after(Proc(command("export", faulty, "--format", "jsonl", "--out", str(out))),
+                      rng.uniform(0.5, 2.5))  # fmt: skip
+    assert export_complete(out), kill
+    assert _run(command("export", faulty, "--format", "jsonl", "--out", str(out))).returncode == 0
+    assert _records(out) == _records(ref_out)
+    assert not temp_files(out.parent)
+
+
+def _records(path: Path) -> list[dict]:
+    """Export records without the run id (a resumed run predicts under another id)."""
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    return [{k: v for k, v in r.items() if "run" not in k} for r in records]
+
+
+# -- a full disk, a read-only dataset --------------------------------------------------------
+@pytest.mark.slow
+def test_full_disk_during_training_is_one_line_and_a_failed_run(dataset, tmp_path):
+    for name in ("ingest", "features"):
+        assert _run(command(name, dataset)).returncode == 0
+    checkpoints = tmp_path / "checkpoints"
+    # the ~4.2 MB checkpoint fails on a 1 MB tmpfs, or past a 4 MB per-file limit (the store is
+    # ~3 MB here: it must still be written, to mark the run failed)
+    with small_disk(checkpoints, "1m") as mounted:
+        out = checkpoints / "tan.pt"
+        done = _run(command("train", dataset, "--out", str(out)),
+                    limit_bytes=None if mounted else 4 << 20)  # fmt: skip
+        left = sorted(p.name for p in checkpoints.iterdir())
+    assert done.returncode == 1, done.stderr
+    errors = _error_lines(done.stderr)
+    assert len(errors) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "tan" in errors[0] and ("No space left" in errors[0] or "too large" in errors[0])
+    assert left == [], left  # neither the checkpoint nor a temporary file
+    runs = rows(dataset / ".aligner" / "aligner.duckdb")["running"]
+    assert runs == [], "the train run was left 'running'"
+
+
+@pytest.mark.slow
+def test_failing_export_leaves_nothing(dataset, tmp_path):
+    assert _run(command("auto-align", dataset)).returncode == 0
+    target = tmp_path / "exports"
+    with small_disk(target, "64k") as mounted:
+        if mounted:
+            (target / "filler").write_bytes(b"\0" * (60 << 10))  # leave ~4 KB free
+        out = target / "clean.jsonl"
+        done = _run(command("export", dataset, "--format", "jsonl", "--out", str(out)),
+                    limit_bytes=None if mounted else 2 << 10)  # fmt: skip
+        left = sorted(p.name for p in target.iterdir() if p.name != "filler")
+    assert done.returncode == 1 and len(_error_lines(done.stderr)) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert left == [], left
+
+
+def test_read_only_dataset_is_one_clear_line_and_works_with_db_elsewhere(dataset, tmp_path):
+    with read_only(dataset):
+        if os.access(dataset, os.W_OK) and os.geteuid() == 0:
+            missing("could not make the dataset read-only (no bind mount as root)")
+        done = _run(command("ingest", dataset))
+        assert done.returncode == 1, done.stderr
+        errors = _error_lines(done.stderr)
+        assert len(errors) == 1 and "Traceback" not in done.stderr, done.stderr
+        assert ".aligner" in errors[0] and "--db" in errors[0]
+        db = tmp_path / "elsewhere" / "aligner.duckdb"
+        elsewhere = _run(command("ingest", dataset, "--db", str(db)))
+    assert elsewhere.returncode == 0 and "3 ok" in elsewhere.stdout, elsewhere.stderr
+
+
+@pytest.mark.slow
+def test_full_workspace_disk_is_one_line_and_a_bigger_disk_resumes(dataset, tmp_path):
+    """The whole workspace (store, caches, checkpoints) on a disk too small for it: a 6 MB
+    tmpfs, or (without mount) a 4 MB limit per file; either way the ~4 MB checkpoint fails."""
+    workspace = tmp_path / "workspace"
+    db = workspace / "aligner.duckdb"
+    with small_disk(workspace, "6m") as mounted:
+        limit = None if mounted else 4 << 20
+        done = _run(command("auto-align", dataset, "--db", str(db)), limit_bytes=limit)
+        assert done.returncode == 1, done.stderr
+        errors = _error_lines(done.stderr)
+        assert len(errors) == 1 and "Traceback" not in done.stderr, done.stderr
+        assert "No space left on device" in errors[0] or "too large" in errors[0], errors
+        assert "--db" in errors[0]
+        assert not temp_files(workspace), temp_files(workspace)
+        if mounted:
+            assert _mount("-o", "remount,size=64m", str(workspace))
+        again = _run(command("auto-align", dataset, "--db", str(db)))  # the space is there now
+        assert again.returncode == 0, again.stderr
+        final = rows(db)
+    assert final["predictions"] and not final["running"]
+
+
+@pytest.mark.slow
+def test_features_finished_before_a_kill_are_reused(sample_dataset):
+    """SIGKILL once some videos' features are cached: the re-run computes only the others."""
+    features = sample_dataset / ".aligner" / "features"
+    proc = Proc(command("auto-align", sample_dataset, "--no-asr"))
+    finished = lambda: list(features.glob("builtin*/*.json"))  # noqa: E731 (sidecar = whole entry)
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while len(finished()) < 2 and proc.popen.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    kill = kill_after(proc, 0.0)
+    assert kill.killed and kill.orphans == 0, kill
+    done_before = len(finished())
+    again = _run(command("features", sample_dataset))
+    assert again.returncode == 0, again.stderr
+    summary = again.stdout.strip().splitlines()[-1]
+    videos, computed, cached = map(int, re.search(
+        r"features: (\d+) videos .*: (\d+) computed, (\d+) cached", summary).groups())  # fmt: skip
+    assert 2 <= done_before < videos, (done_before, summary)  # killed in the middle
+    assert (computed, cached) == (videos - done_before, done_before), summary
+
+
+def test_a_loss_that_becomes_nan_stops_training_with_one_clear_line():
+    """Features that slipped past the checks as NaN: training stops instead of running on
+    with loss=nan (and never writes a checkpoint of NaN weights)."""
+    import numpy as np
+
+    from aligner.errors import AlignerError
+    from aligner.tan.config import FeatureSpec, TrainConfig
+    from aligner.tan.train import train_items
+    from tests.toy_data import toy_items
+
+    items, _ = toy_items(4, seed=3)
+    items[1].video[0][5:9] = np.nan
+    spec = FeatureSpec(("toy",), (48,), "toy-text", 32)
+    cfg = TrainConfig(stage1_epochs=1, stage2_epochs=1)
+    with pytest.raises(AlignerError, match="training stopped: the loss became nan"):
+        train_items(items, spec, train_config=cfg, progress=False)

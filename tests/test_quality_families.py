@@ -1,0 +1,86 @@
+"""The quality suite's families (benchmarks/quality): noise statistics of the plans, and real
+folders that the tool ingests with the ground truth matching every sentence."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks.quality.families import CHITCHAT, PLANNERS, mixture_offset
+from benchmarks.quality.render import Painter, plans, write_folder
+
+
+def _alignable(plan):
+    return [s for s in plan.sentences if s.shown]
+
+
+def test_offsets_are_heavy_tailed_like_asr():
+    rng = np.random.default_rng(0)
+    off = np.abs([mixture_offset(rng) for _ in range(4000)])
+    assert 0.3 < np.mean(off <= 2) < 0.4 and 0.2 < np.mean(off >= 15) < 0.3
+    said = [s.start - s.shown[0] for p in plans("filler", 5, 30) for s in _alignable(p)]
+    assert np.mean(np.abs(said) > 15) > 0.12 and np.max(np.abs(said)) > 25
+
+
+@pytest.mark.parametrize("family", sorted(PLANNERS))
+def test_every_family_has_the_noise_of_real_narration(family):
+    folder = plans(family, 3, 8)
+    sentences = [s for p in folder for s in p.sentences]
+    steps = [sh for p in folder for sh in p.shots if sh.things]
+    assert any(s.text in CHITCHAT for s in sentences)  # chit-chat
+    absent = [s for p in folder for s in p.sentences if not s.shown and s.text not in CHITCHAT]
+    assert absent  # sentences naming things the video never shows
+    narrated = {s.shown for s in sentences if s.shown}
+    assert len(narrated) < len({(sh.start, sh.end) for sh in steps})  # unnarrated steps
+    for p in folder:  # sentences in time order, never overlapping, inside the video
+        starts = [s.start for s in p.sentences]
+        assert starts == sorted(starts) and all(0 <= s.start < s.end <= p.duration
+                                                for s in p.sentences)  # fmt: skip
+        assert all(a.end <= b.start for a, b in zip(p.sentences, p.sentences[1:], strict=False))
+
+
+def test_families_differ_in_structure():
+    workspace, crowded = plans("workspace", 1, 9), plans("crowded", 1, 4)
+    assert {p.container for p in workspace} == {"mp4", "mkv", "webm"}
+    assert len({p.size for p in workspace}) == 3
+    assert sum(any(s.kind == "head" for s in p.shots) for p in workspace) < len(workspace) / 2
+    recurring = [p for p in workspace if len({sh.things for sh in p.shots if sh.things})
+                 < sum(1 for sh in p.shots if sh.things)]  # fmt: skip
+    assert recurring  # the same thing shown more than once in a video
+    assert all(len(sh.things) >= 2 for p in crowded for sh in p.shots)
+    assert min(p.duration for p in crowded) >= 300 and all(p.fade_s > 0 for p in crowded)
+    filler = plans("filler", 1, 3)
+    assert all(sh.kind in ("head", "photo") for p in filler for sh in p.shots)
+
+
+def test_frames_show_what_the_shots_say():
+    plan = plans("workspace", 2, 1)[0]
+    painter = Painter(plan)
+    step = next(sh for sh in plan.shots if sh.things)
+    empty = next(sh for sh in plan.shots if not sh.things and sh.kind == "workspace")
+    shown = painter.frame((step.start + step.end) / 2).astype(float)
+    bare = painter.frame((empty.start + empty.end) / 2).astype(float)
+    assert shown.shape == (plan.size[1], plan.size[0], 3)
+    changed = (np.abs(shown - bare).max(axis=2) > 40).mean()
+    assert changed > 0.05  # the thing covers part of the workspace (noise alone: ~0)
+
+
+def test_a_written_folder_ingests_with_all_ground_truth_matched(tmp_path):
+    from aligner.evaluate import match_sentences, read_ground_truth
+    from aligner.ingest import ingest_dataset
+    from aligner.store import Store
+    from aligner.workspace import open_workspace
+
+    out = write_folder(tmp_path / "ws", "workspace", seed=4, n_videos=3)
+    assert sorted(p.suffix for p in (out / "videos").iterdir()) == [".mkv", ".mp4", ".webm"]
+    ws = open_workspace(out)
+    ingest_dataset(ws, progress=False)
+    truth = read_ground_truth(out / "annotations" / "htm_align.json")
+    with Store(ws.db_path) as store:
+        assert {v["status"] for v in store.videos()} == {"ok"}
+        matched = match_sentences(truth, store.sentences())
+    assert all(t.sentence_id is not None for t in matched)
+    data = json.loads((out / "annotations" / "htm_align.json").read_text())
+    assert sum(len(rows) for rows in data.values()) == len(truth) > 10
