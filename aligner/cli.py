@@ -42,7 +42,8 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_ingest, _add_features, _add_train, _add_predict, _add_auto_align,
-                _add_evaluate, _add_export, _add_review, _add_labels, _add_users):  # fmt: skip
+                _add_evaluate, _add_export, _add_review, _add_labels, _add_users, _add_search,
+                _add_tags):  # fmt: skip
         add(sub)
     add_scale_commands(sub, _dataset_command)  # scale, scale-train, import-predictions (Ray)
     return parser
@@ -270,6 +271,8 @@ def _add_export(sub) -> None:
                    help="only sentences a curator accepted or corrected")  # fmt: skip
     p.add_argument("--exclude-not-alignable", action="store_true",
                    help="drop sentences whose final answer is 'not alignable'")  # fmt: skip
+    p.add_argument("--tag", default=None, metavar="ENTITY",
+                   help="only sentences whose final window shows ENTITY (`aligner tags` first)")  # fmt: skip
     p.set_defaults(run=_run_export)
 
 
@@ -280,6 +283,7 @@ def _run_export(args) -> int:
         _workspace(args), fmt=args.format, out=args.out, run_id=args.run_id,
         min_alignability=args.min_alignability, reviewed_only=args.reviewed_only,
         accepted_only=args.accepted_only, exclude_not_alignable=args.exclude_not_alignable,
+        tag=args.tag,
     )  # fmt: skip
     print(summary)
     return 0
@@ -296,6 +300,44 @@ def _run_review(args) -> int:
     from aligner.review_launcher import launch_review
 
     return launch_review(_workspace(args), port=args.port)
+
+
+# -- search and tags ---------------------------------------------------------------------------
+def _add_search(sub) -> None:
+    p = _dataset_command(sub, "search", "find the moments of the dataset that show a text query")
+    p.add_argument("query", metavar="QUERY", help='what to look for, e.g. "knead the dough"')
+    p.add_argument("--top", type=int, default=10, metavar="N", help="moments listed (default 10)")
+    p.add_argument("--checkpoint", default=None, metavar="CKPT",
+                   help="model (default: the latest tan run's, else WORKSPACE/checkpoints/tan.pt)")  # fmt: skip
+    p.set_defaults(run=_run_search)
+
+
+def _run_search(args) -> int:
+    from aligner.search import format_moments, search_texts
+
+    moments = search_texts(_workspace(args), [args.query], top=args.top, checkpoint=args.checkpoint,
+                           progress=sys.stderr.isatty())  # fmt: skip
+    print(format_moments(args.query, moments[0]))
+    return 0
+
+
+def _add_tags(sub) -> None:
+    p = _dataset_command(sub, "tags", "tag every second with the entities it shows")
+    p.add_argument("--entities", default=None, metavar="FILE",
+                   help="your entity list, one per line (default DATASET/annotations/entities.txt"
+                        " if present), added to the transcripts' own noun phrases")  # fmt: skip
+    p.add_argument("--no-mine", dest="mine", action="store_false",
+                   help="only the listed entities, none mined from the transcripts")  # fmt: skip
+    p.add_argument("--checkpoint", default=None, metavar="CKPT", help="as for `search`")
+    p.set_defaults(run=_run_tags)
+
+
+def _run_tags(args) -> int:
+    from aligner.tags import compute_tags
+
+    print(compute_tags(_workspace(args), entities_file=args.entities, mine=args.mine,
+                       checkpoint=args.checkpoint, progress=sys.stderr.isatty()))  # fmt: skip
+    return 0
 
 
 # -- labels ------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ import numpy as np
 
 from aligner.corpus import ANNOTATIONS
 from aligner.errors import AlignerError, InputError
+from aligner.retrieval import evaluate_retrieval, format_retrieval
 
 LABELS = "labels"  # --ground-truth value selecting the curators' labels
 _NON_WORD = re.compile(r"[^\w\s]+")
@@ -194,6 +195,7 @@ def evaluate_dataset(
         stage1 = _rows_by_sentence(store.predictions(stage1_run["run_id"])) if stage1_run else {}
         asr = {s.sentence_id: {"peak": (s.start + s.end) / 2, "alignability": 0.5}
                for s in store.sentences()}  # fmt: skip
+        retrieval = evaluate_retrieval(ws, truths, run, store)  # text -> moment Recall@K
     report: dict[str, Any] = {
         **score(truths, model),
         "run_id": run["run_id"],
@@ -207,6 +209,7 @@ def evaluate_dataset(
         "asr": score(truths, asr),
         "dual": score(truths, model, peak="dual_peak", align="dual_alignability"),
     }
+    report["retrieval"] = retrieval
     if stage1_run:
         report["baselines"]["tan_stage1"] = {
             **score(truths, stage1),
@@ -243,6 +246,8 @@ def format_report(report: dict[str, Any]) -> str:
     for key, label in names.items():
         if key in report["baselines"]:
             lines.append(report_line(label, report["baselines"][key]))
+    if report.get("retrieval", {}).get("n_queries"):
+        lines.append(format_retrieval(report["retrieval"]))
     return "\n".join(lines)
 
 

@@ -58,8 +58,11 @@ class ExportFilters:
     reviewed_only: bool = False  # only sentences a human decided (accepted/corrected/not alignable)
     accepted_only: bool = False  # only sentences a human accepted or corrected
     exclude_not_alignable: bool = False  # drop records whose final `alignable` is false (not None)
+    tagged: Callable[[str, float, float], bool] | None = None  # `tags.window_filter` of --tag
 
     def keep(self, record: dict[str, Any]) -> bool:
+        if self.tagged is not None and not self.tagged(*_span(record)):
+            return False
         if self.reviewed_only and record["label_status"] not in DECIDED:
             return False
         if self.accepted_only and record["label_status"] not in ACCEPTED:
@@ -101,6 +104,7 @@ def export_dataset(
     accepted_only: bool = False,
     exclude_not_alignable: bool = False,
     store=None,
+    tag: str | None = None,
 ) -> ExportSummary:
     """Write the cleaned dataset of `ws` as `fmt` to `out` (a file, or a folder for vtt/srt).
 
@@ -110,7 +114,9 @@ def export_dataset(
     """
     if fmt not in ALL_FORMATS:
         raise AlignerError(f"unknown export format {fmt!r} (choose from {', '.join(ALL_FORMATS)})")
-    filters = ExportFilters(min_alignability, reviewed_only, accepted_only, exclude_not_alignable)
+    tagged = _tag_filter(ws, tag) if tag else None  # records whose final window shows `tag`
+    filters = ExportFilters(min_alignability, reviewed_only, accepted_only, exclude_not_alignable,
+                            tagged)  # fmt: skip
     if store is not None:
         return _export(store, fmt, Path(out), run_id, filters)
     from aligner.store import Store
@@ -131,6 +137,16 @@ def _export(
     rows = (export_record(row, run_id) for row in store.export_rows(run_id))
     WRITERS[fmt](_counted((r for r in rows if filters.keep(r)), summary), out)
     return summary
+
+
+def _tag_filter(ws, tag: str):
+    from aligner.tags import window_filter
+
+    return window_filter(ws, tag)
+
+
+def _span(record: dict[str, Any]) -> tuple[str, float, float]:
+    return record["video_id"], record["start"], record["end"]
 
 
 def _resolve_run(store, run_id: str | None) -> str | None:

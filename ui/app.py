@@ -14,6 +14,7 @@ from aligner.ui import (
     export_page,
     queue_page,
     review_page,
+    search_page,
     state,
     stats_page,
 )
@@ -21,6 +22,7 @@ from aligner.ui import (
 RENDERERS = {"Queue": queue_page.render, "Review": review_page.render,
              "Stats": stats_page.render, "Adjudicate": adjudicate_page.render,
              "Export": export_page.render}  # fmt: skip
+RENDERERS["Search"] = search_page.render  # issue 15
 
 
 def _sidebar() -> str:
@@ -30,7 +32,7 @@ def _sidebar() -> str:
         if st.button("Sign out", key="logout"):
             auth.sign_out()
             st.rerun()
-        pages = state.PAGES + (state.ADMIN_PAGES if state.is_admin() else ())
+        pages = state.PAGES + ("Search",) + (state.ADMIN_PAGES if state.is_admin() else ())
         if st.session_state.get("page") not in pages:  # a new session: back where one was
             had_place = state.store().place(state.curator()) is not None
             st.session_state["page"] = "Review" if had_place else "Queue"

@@ -102,3 +102,5 @@ class TrainConfig:
     patience: int = 4  # epochs without a better validation error before stopping a stage
     min_epoch_share: float = 0.5  # early stopping judges only the second half of a stage
     min_batches: int = 12  # per epoch: small datasets take more random windows per video
+    pem_weight: float = 0.0  # ALPRO prompt-entity modeling (aux_losses); 0 = off
+    tap_weight: float = 0.0  # ST-XlanV tag-alignment prediction (aux_losses); 0 = off

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from aligner.tan.aux_losses import aux_loss
 from aligner.tan.batching import Batch
 from aligner.tan.config import TrainConfig
 
@@ -83,4 +84,5 @@ def total_loss(model, out, batch, target, selected, align, cfg: TrainConfig) -> 
     dual = mil_nce(out.dual_video, out.dual_text, positive, batch, tau, weight)
     video = video_nce(out.dual_video, out.dual_text, batch, tau)
     bce = alignability_bce(out, align, weight)
-    return joint + dual + cfg.video_loss_weight * video + cfg.align_loss_weight * bce
+    aux = aux_loss(model, out, batch, positive, cfg)  # entity-prompt terms, 0 when off
+    return joint + dual + cfg.video_loss_weight * video + cfg.align_loss_weight * bce + aux

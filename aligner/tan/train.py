@@ -48,6 +48,7 @@ from aligner.errors import AlignerError
 from aligner.features.text import DEFAULT_TEXT
 from aligner.features.visual import DEFAULT_VISUAL
 from aligner.keys import inputs_key
+from aligner.tan import aux_losses
 from aligner.tan.batching import Batch, VideoItem, epoch_batches, fixed_batches, split_videos
 from aligner.tan.checkpoints import default_checkpoint, read_stamp, save_checkpoint, stage1_sibling
 from aligner.tan.config import FeatureSpec, TANConfig, TrainConfig
@@ -95,6 +96,7 @@ def train_items(
     train_config: TrainConfig | None = None,
     seed: int = 0,
     progress: bool = True,
+    entity_prompts=None,
 ) -> TrainResult:
     """Train stage 1 then stage 2 on `items`; deterministic for a given seed."""
     cfg, tcfg = config or TANConfig(), train_config or TrainConfig()
@@ -104,6 +106,7 @@ def train_items(
         rng = np.random.default_rng(seed)
         train, val = split_videos(items, tcfg, rng)
         model = build_model(cfg, spec)
+        aux_losses.attach(model, entity_prompts)  # used only when an auxiliary weight is > 0
         history: list[dict[str, float]] = []
         _run_stage(model, None, train, val, tcfg, rng, 1, history, progress)
         stage1_state = _snapshot(model)
@@ -316,8 +319,10 @@ def _train_and_save(ws, store, out: Path, key: str, visual, text, cfg, tcfg, see
     stamp = {"inputs_key": key, "run_id": run_id, "counts": counts}
     stage1 = stage1_sibling(out)
     try:
+        prompts = aux_losses.prepare(ws, store, items, spec, tcfg)  # None unless switched on
+        aux = {"entity_prompts": prompts} if prompts is not None else {}
         result = train_items(items, spec, config=cfg, train_config=tcfg, seed=seed,
-                             progress=progress)  # fmt: skip
+                             progress=progress, **aux)  # fmt: skip
         save_checkpoint(_with_state(result.model, result.stage1_state), stage1,
                         extra={"stage": 1, **stamp})  # fmt: skip
         # written last: a checkpoint under the real name means the training finished
