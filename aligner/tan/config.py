@@ -83,7 +83,7 @@ class TrainConfig:
     stage1_epochs: int = 8
     stage2_epochs: int = 4
     batch_videos: int = 8  # windows per batch, each from a different video
-    window_s: int = 64  # random window length, seconds
+    window_s: int = WINDOW_S  # random window length, seconds
     max_sentences: int = 48  # per window; more are subsampled
     pos_margin_s: float = 10.0  # k: positives = ASR span +- k seconds (MIL-NCE's neighbours)
     lr: float = 1e-3

@@ -8,13 +8,13 @@ import torch
 import torch.nn.functional as F
 
 from aligner.tan.batching import Batch
-from aligner.tan.config import TrainConfig
+from aligner.tan.config import TEMPERATURE, TrainConfig
 from aligner.tan.losses import NEG
 from aligner.tan.model import TAN
 from aligner.tan.prior import asr_prior
 
 PEAK_BOX_S = 10  # seconds: a sentence is confident when its probability gathers in such a box
-EXCLUSION_TAU = 0.07  # TAN's temperature between the softmax over sentences and over time
+EXCLUSION_TAU = TEMPERATURE  # TAN's temperature between the softmax over sentences and over time
 # alignability pseudo-labels by the rank of a sentence's best similarity within the batch:
 # the top share is taken as alignable, the bottom share as not, the middle stays unknown
 ALIGN_TOP_SHARE, ALIGN_BOTTOM_SHARE = 0.5, 0.25

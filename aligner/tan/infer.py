@@ -42,6 +42,7 @@ import numpy as np
 from aligner.errors import AlignerError
 from aligner.keys import file_sha256, inputs_key
 from aligner.similarity import save_similarity
+from aligner.tan.config import TEMPERATURE
 from aligner.tan.prior import PRIOR_SCALE_S, PRIOR_WEIGHT, asr_prior
 
 __all__ = ["PRIOR_SCALE_S", "PRIOR_WEIGHT", "VideoPrediction", "asr_prior", "peak_interval",
@@ -69,7 +70,7 @@ class VideoPrediction:
     head: np.ndarray  # (K,) probability from the alignability head (joint text tokens)
     dual_head: np.ndarray  # (K,) the same head on the dual text tokens
     asr_mid: np.ndarray  # (K,) seconds: the middle of each sentence's ASR span (the prior)
-    temperature: float = 0.07  # tau of the similarities (cosine = sim * tau)
+    temperature: float = TEMPERATURE  # tau of the similarities (cosine = sim * tau)
 
     @property
     def sim(self) -> np.ndarray:
