@@ -197,6 +197,13 @@ def top_tags(entities: Sequence[str], scores: np.ndarray, *, k: int = 3,
     return out
 
 
+def best_tag_per_second(ws, video_id: str) -> list[str | None]:
+    """Per second of the video, its best entity when that one reaches `TAG_Z`, else None (the
+    review timeline's tags lane)."""
+    entities, scores = tags_for_video(ws, video_id)
+    return [best[0][0] if best else None for best in top_tags(entities, scores, k=1)]
+
+
 def window_filter(ws, entity: str, *, min_z: float = TAG_Z) -> Callable[[str, float, float], bool]:
     """`keep(video_id, start, end)`: True when a second of [start, end) is tagged `entity`.
 

@@ -76,6 +76,12 @@ def test_tags_are_calibrated_per_entity_and_found_where_planted(planted_tags):
         tags.window_filter(ws, "flour")
 
 
+def test_the_timeline_lane_names_the_best_tag_of_each_tagged_second(planted_tags):
+    lane = tags.best_tag_per_second(planted_tags, "b")
+    assert len(lane) == 40 and lane[20:25] == ["dough"] * 5
+    assert sum(name is not None for name in lane) <= 7  # random seconds are rarely tagged
+
+
 def test_window_filter_keeps_windows_that_show_the_entity(planted_tags):
     keep = tags.window_filter(planted_tags, "Dough")
     assert keep("b", 18.0, 21.5) and keep("b", 24.2, 30.0)

@@ -30,6 +30,7 @@ HTML = """
       <div class="lane tall"><span class="lab">frames</span><div class="track thumbs"></div></div>
       <div class="lane"><span class="lab">audio</span><div class="track"><canvas class="wave"></canvas></div></div>
       <div class="lane"><span class="lab">match</span><div class="track"><canvas class="heat"></canvas></div></div>
+      <div class="lane"><span class="lab">tags</span><div class="track tags"></div></div>
     </div>
     <div class="strip"></div>
   </div>
@@ -127,6 +128,9 @@ button.primary { background: #ff4b4b; color: #fff; border-color: #ff4b4b; }
 .h-start { left: -4px; } .h-end { right: -4px; }
 .playhead { position: absolute; top: -3px; bottom: -3px; width: 2px; background: #d00; }
 .lane.tall { height: 44px; }
+.tags .tag { position: absolute; top: 0; bottom: 0; overflow: hidden; white-space: nowrap;
+  font-size: 10px; line-height: 12px; padding: 0 2px; background: #dbe7f7;
+  border-left: 1px solid #7a9cc6; }
 .thumbs { height: 40px; overflow: hidden; background: #222; }
 .thumbs img { position: absolute; top: 0; height: 40px; object-fit: cover; }
 canvas { width: 100%; height: 100%; display: block; }
@@ -348,6 +352,25 @@ export default function (component) {
     const rg = range(), ph = el(root, ".playhead");
     ph.style.left = (100 * (t - rg[0]) / (rg[1] - rg[0])) + "%";
   }
+  // runs of seconds with the same best entity tag (aligner tags), as labelled bars
+  function drawTags(rg, tags) {
+    const lane = el(root, ".tags");
+    lane.replaceChildren();
+    if (!tags) return;
+    let sec = Math.floor(rg[0]);
+    while (sec < rg[1]) {
+      const name = tags[sec];
+      let end = sec + 1;
+      while (end < rg[1] && name && tags[end] === name) end++;
+      if (name) {
+        const bar = document.createElement("div");
+        bar.className = "tag"; bar.textContent = name; bar.title = name;
+        placeSpan(bar, [sec, end], rg);
+        lane.appendChild(bar);
+      }
+      sec = end;
+    }
+  }
   function drawSignals(rg) {
     const r = row(), span = rg[1] - rg[0];
     const wave = el(root, ".wave"), heat = el(root, ".heat");
@@ -377,6 +400,7 @@ export default function (component) {
         h.fillRect(x0, 0, Math.ceil(x1 - x0), heat.height);
       }
     }
+    drawTags(rg, S.stripFrames && S.stripFrames.sid === r.sid ? S.stripFrames.tags : null);
     const thumbs = el(root, ".thumbs"), frames = S.stripFrames && S.stripFrames.sid === r.sid ? S.stripFrames.frames : [];
     const key = r.sid + ":" + rg.join(":") + ":" + frames.length;
     if (thumbs.dataset.key !== key) {

@@ -12,6 +12,8 @@ from aligner.ui import alignment_picture, media, state
 
 from aligner.errors import AlignerError
 from aligner.similarity import load_similarity
+from aligner.tags import MANIFEST as TAGS_MANIFEST
+from aligner.tags import best_tag_per_second, tags_dir
 
 CLIP_MARGIN_S = 10.0  # seconds of video around a sentence's said + shown windows in its clip
 CLIP_GRID_S = 60.0  # clip bounds snap to this grid so neighbouring sentences share one clip
@@ -62,6 +64,23 @@ def similarity_row(run: dict | None, video_id: str, idx: int) -> list[float] | N
     row = sim[idx]
     lo, hi = float(row.min()), float(row.max())
     return [round(float(v), 2) for v in (row - lo) / max(hi - lo, 1e-6)]
+
+
+def tag_row(video_id: str) -> list[str | None] | None:
+    """The best entity tag of each second of the video (None where no tag reaches
+    `aligner.tags.TAG_Z`), for the timeline's tags lane; None when no tags are computed."""
+    manifest = tags_dir(state.workspace()) / TAGS_MANIFEST
+    if not manifest.is_file():
+        return None
+    return _tag_row(video_id, manifest.stat().st_mtime_ns)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)  # keyed by the tags' mtime: recomputed tags
+def _tag_row(video_id: str, _stamp: int) -> list[str | None] | None:
+    try:
+        return best_tag_per_second(state.workspace(), video_id)
+    except AlignerError:  # tags of another index, or a video the tags do not cover
+        return None
 
 
 def wave_for_clip(path, lo: float, hi: float) -> list[float] | None:

@@ -112,6 +112,7 @@ def _desk_data(s, video: dict, rows: list[dict], row: dict, nav: dict, client: d
         if strip["frames"] is not None:  # the heat strip travels with the frames
             run = state.current_run(max_age_s=RUN_MAX_AGE_S)
             strip["sim"] = review_media.similarity_row(run, video["video_id"], int(row["idx"]))
+            strip["tags"] = review_media.tag_row(video["video_id"])
     return {
         "rows": [desk.desk_row(r, edits.get(r["sentence_id"]), merged.get(r["sentence_id"]))
                  for r in rows],
