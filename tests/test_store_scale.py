@@ -34,13 +34,13 @@ def ws(tmp_path):
 
 def _jsonl(ws, tmp_path, filters: ExportFilters) -> list[dict]:
     out = tmp_path / "rows.jsonl"
-    export_dataset(ws, fmt="jsonl", out=out, **filters.__dict__)
+    export_dataset(ws, fmt="jsonl", out=out, **_options(filters))
     return [json.loads(line) for line in out.read_text().splitlines()]
 
 
 def _partitioned(ws, tmp_path, filters: ExportFilters) -> tuple[list[dict], object, int]:
     out = tmp_path / "parts"
-    summary = export_dataset(ws, fmt="parquet-partitioned", out=out, **filters.__dict__)
+    summary = export_dataset(ws, fmt="parquet-partitioned", out=out, **_options(filters))
     files = sorted(out.glob("part=*/*.parquet"))
     assert files and all(f.parent.name.startswith("part=") for f in files)
     rows = duckdb.sql(
@@ -49,6 +49,11 @@ def _partitioned(ws, tmp_path, filters: ExportFilters) -> tuple[list[dict], obje
     ).fetchall()
     names = [c for c in pq.read_schema(files[0]).names if c != "part"]
     return [dict(zip(names, r, strict=True)) for r in rows], summary, len(files)
+
+
+def _options(filters: ExportFilters) -> dict:
+    """The filters as `export_dataset` keywords (`tagged` is built from `tag=`, not passed)."""
+    return {k: v for k, v in filters.__dict__.items() if k != "tagged"}
 
 
 def _same(a: dict, b: dict) -> None:

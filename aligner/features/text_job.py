@@ -11,6 +11,7 @@ leaves no idle worker behind).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -47,7 +48,7 @@ class TextJob:
     def __init__(self, name: str, texts: list[str], folder: Path):
         self.name = name
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "aligner.features.text_job"],
+            [sys.executable, "-m", "aligner.features.text_job", str(os.getpid())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
         # the texts go through a pipe; the child reads them all before doing anything
@@ -78,13 +79,12 @@ class TextJob:
 
 
 def main() -> None:
-    import os
-
-    import torch
-
     from aligner.lifeline import die_with_parent
 
-    die_with_parent(os.getppid())  # a SIGKILLed features run leaves no encoder behind
+    # first, before the slow imports: a SIGKILLed features run leaves no encoder behind (the
+    # parent's pid comes on the command line: once it is dead, getppid() names init instead)
+    die_with_parent(int(sys.argv[1]) if len(sys.argv) > 1 else os.getppid())
+    import torch
 
     from aligner.features.text import encode_cached, get_text_encoder
 

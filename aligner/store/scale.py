@@ -93,6 +93,11 @@ def _filter_sql(filters) -> tuple[str, dict[str, Any]]:
     """`ExportFilters.keep` as a WHERE clause over the export records."""
     if filters is None:
         return "", {}
+    if getattr(filters, "tagged", None) is not None:
+        from aligner.errors import AlignerError
+
+        raise AlignerError("--tag filters the row-by-row formats only (tags live outside the"
+                           " store): use jsonl or parquet, or export without --tag")  # fmt: skip
     clauses, params = [], {}
     if filters.reviewed_only:
         clauses.append("label_status IN ('accepted', 'corrected', 'not_alignable')")
