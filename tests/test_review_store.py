@@ -249,3 +249,26 @@ def test_concurrent_sessions_never_lose_or_overwrite_a_decision(store):
         list(pool.map(lambda i: views[i].record_decision(ids[i + 1], action="skip",
                                                           curator=f"c{i}"), range(3)))  # fmt: skip
     assert store.counts()["label_events"] == 4
+
+
+def test_queue_on_a_big_run_is_exactly_the_full_ordering(tmp_path):
+    """The doubt floor (a top-k cut before the 4-key sort) never changes what the queue shows:
+    with many tied doubts and decided sentences among the most doubtful, it equals the full
+    sort, for the dataset and for one video."""
+    with Store(tmp_path / "big.duckdb") as store:
+        run = fill_benchmark_rows(store, 3000, per_video=300)
+        store.review_queue(run, limit=1)  # computes the doubt cache
+        top = [r[0] for r in store.query(
+            "SELECT sentence_id FROM review_doubt WHERE run_id = ? ORDER BY doubt DESC LIMIT 40",
+            [run])]  # fmt: skip
+        for sid in top[::2]:  # half of the most doubtful are decided, one is only skipped
+            store.record_decision(sid, action="accept", curator="ana")
+        store.record_decision(top[1], action="skip", curator="ana")
+        for video_id, limit in [(None, 25), (None, 3000), ("bench-3", 50), (None, 0)]:
+            full = [r[0] for r in store.query(
+                "SELECT d.sentence_id FROM review_doubt d LEFT JOIN labels l USING (sentence_id)"
+                " WHERE d.run_id = ? AND (? IS NULL OR d.video_id = ?)"
+                " ORDER BY (l.status IS NOT NULL AND l.status <> 'skipped'), d.doubt DESC,"
+                " d.video_id, d.idx LIMIT ?", [run, video_id, video_id, limit])]  # fmt: skip
+            got = store.review_queue(run, limit=limit, video_id=video_id)
+            assert [r["sentence_id"] for r in got] == full

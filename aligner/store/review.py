@@ -259,17 +259,35 @@ class ReviewQueries:
             )
         else:
             self._refresh_doubt(run_id)
+            floor = self._doubt_floor(run_id, video_id, int(limit))
             top = self.query(
                 "SELECT d.sentence_id FROM review_doubt d LEFT JOIN labels l USING (sentence_id)"
-                " WHERE d.run_id = ? AND (? IS NULL OR d.video_id = ?)"
+                " WHERE d.run_id = ? AND (? IS NULL OR d.video_id = ?) AND d.doubt >= ?"
                 " ORDER BY (l.status IS NOT NULL AND l.status <> 'skipped'), d.doubt DESC,"
                 " d.video_id, d.idx LIMIT ?",
-                [run_id, video_id, video_id, int(limit)],
+                [run_id, video_id, video_id, floor, int(limit)],
             )
         ids = [int(row[0]) for row in top]
         rows = self.query_dicts(_ROWS_OF_IDS_SQL, [PEAK_SCALE_S, GAP_SCALE_S, ids, run_id, ids])
         order = {sid: i for i, sid in enumerate(ids)}
         return sorted(rows, key=lambda r: order[r["sentence_id"]])
+
+    def _doubt_floor(self, run_id: str, video_id: str | None, limit: int) -> float:
+        """A doubt below which no sentence can reach the queue's first `limit` rows, so the
+        4-key sort runs over a few rows instead of the whole run (1.35 s at 10M sentences).
+
+        Take k = limit + every decided label: among the k most doubtful sentences at most that
+        many are decided, so at least `limit` undecided ones have a doubt >= the k-th doubt,
+        and every row the full ordering would put first does too. Fewer than k rows: no floor."""
+        decided = self.query(
+            "SELECT count(*) FROM labels WHERE status IS NOT NULL AND status <> 'skipped'"
+        )[0][0]
+        kth = self.query(
+            "SELECT doubt FROM review_doubt WHERE run_id = ? AND (? IS NULL OR video_id = ?)"
+            " ORDER BY doubt DESC LIMIT 1 OFFSET ?",
+            [run_id, video_id, video_id, max(limit + int(decided) - 1, 0)],
+        )
+        return float(kth[0][0]) if kth else float("-inf")
 
     def _refresh_doubt(self, run_id: str) -> None:
         """(Re)compute `review_doubt` for a run when its prediction count changed."""
