@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import resource
 import shutil
@@ -34,6 +32,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "captions.json"
 sys.path.insert(0, str(REPO))
+
+from benchmarks.report import write_results  # noqa: E402
 
 CAPTIONS_PER_ENTRY = 20  # two-line captions per video
 VIDEO_S = 60  # every caption of an entry starts inside the first 50 s
@@ -169,11 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         f" imports), cached index {row['cached_index_s']} s ({row['cached_index_peak_rss_mb']} MB),"
         f" again {row['again_s']} s | {row['ok']} ok, {row['sentences']} sentences"
     )
-    result = {"benchmark": "captions", "machine": f"{platform.machine()} {platform.python_version()}",
-              "cpus": os.cpu_count(), "rows": [row]}  # fmt: skip
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(REPO)}")
+    write_results(RESULTS, "captions", [row])
     return 0
 
 

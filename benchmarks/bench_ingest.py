@@ -15,8 +15,6 @@ Prints the figures and writes benchmarks/results/ingest.json.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import shutil
 import subprocess
 import sys
@@ -32,6 +30,7 @@ sys.path.insert(0, str(REPO))
 from aligner.corpus import VIDEO_EXTENSIONS  # noqa: E402
 from aligner.ingest import ingest_dataset  # noqa: E402
 from aligner.workspace import open_workspace  # noqa: E402
+from benchmarks.report import write_results  # noqa: E402
 
 
 def read_all_bytes(dataset: Path) -> float:
@@ -115,15 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         generated, gen_s = generated_set(root, args.n_videos, args.duration)
         print(f"generated {args.n_videos} videos of {args.duration:.0f} s in {gen_s:.1f} s")
         rows.append(bench_dataset(f"generated_{args.n_videos}x{args.duration:.0f}s", generated))
-    result = {
-        "benchmark": "ingest",
-        "machine": f"{platform.machine()} {platform.python_version()}",
-        "cpus": __import__("os").cpu_count(),
-        "rows": rows,
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(REPO)}")
+    write_results(RESULTS, "ingest", rows)
     return 0
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import random
 import resource
 import subprocess
@@ -33,6 +32,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "subtitles.json"
 sys.path.insert(0, str(REPO))
+
+from benchmarks.report import write_results  # noqa: E402
 
 PHRASE_S = 2.5  # seconds per caption phrase
 SLICE_BYTES = 5_000_000  # the slice both readers parse, for the ratio
@@ -199,11 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             bench_file("numbered_srt", Path(tmp), numbered_srt, rng, target),
             bench_file("sentence_per_cue_srt", Path(tmp), sentence_per_cue_srt, rng, target),
         ]
-    result = {"benchmark": "subtitles", "machine": f"{platform.machine()} {platform.python_version()}",
-              "cpus": __import__("os").cpu_count(), "rows": rows}  # fmt: skip
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(REPO)}")
+    write_results(RESULTS, "subtitles", rows)
     return 0
 
 

@@ -122,7 +122,7 @@ def test_real_htm_align_rows_read_as_given(tmp_path):
 @pytest.fixture(scope="module")
 def toy_workspace(tmp_path_factory):
     """A store with 12 toy videos, their sentences and ground truth; features served from memory."""
-    from tests.toy_data import toy_items
+    from tests.toy_data import store_toy_items, toy_items
 
     items, truth = toy_items(12, seed=11)
     root = tmp_path_factory.mktemp("toyds")
@@ -130,11 +130,7 @@ def toy_workspace(tmp_path_factory):
     (root / "annotations" / "htm_align.json").write_text(json.dumps(truth))
     ws = open_workspace(root)
     with Store(ws.db_path) as store:
-        for it in items:
-            store.upsert_video(it.video_id, path=f"videos/{it.video_id}.mp4", status="ok",
-                               duration=float(it.duration))  # fmt: skip
-            texts = [row[3] for row in truth[it.video_id]]
-            store.replace_sentences(it.video_id, list(zip(it.start, it.end, texts, strict=True)))
+        store_toy_items(store, items, truth)
     return ws, {it.video_id: it for it in items}
 
 

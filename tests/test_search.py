@@ -96,7 +96,7 @@ def toy_search(tmp_path, monkeypatch, request):
     from aligner.tan.checkpoints import default_checkpoint, save_checkpoint
     from aligner.tan.config import FeatureSpec, TANConfig
     from aligner.tan.model import build_model
-    from tests.toy_data import toy_items
+    from tests.toy_data import store_toy_items, toy_items
 
     items, truth = toy_items(8, seed=3, duration=(30, 90))
     by_id = {it.video_id: it for it in items}
@@ -104,11 +104,7 @@ def toy_search(tmp_path, monkeypatch, request):
     (tmp_path / "annotations").mkdir()
     (tmp_path / "annotations" / "htm_align.json").write_text(json.dumps(truth))
     with Store(ws.db_path) as store:
-        for it in items:
-            store.upsert_video(it.video_id, path=f"videos/{it.video_id}.mp4", status="ok",
-                               duration=float(it.duration))  # fmt: skip
-            texts = [row[3] for row in truth[it.video_id]]
-            store.replace_sentences(it.video_id, list(zip(it.start, it.end, texts, strict=True)))
+        store_toy_items(store, items, truth)
     by_text = {f"{it.video_id} sentence {j}": it.text[j] for it in items
                for j in range(len(it.text))}  # fmt: skip
     monkeypatch.setattr(features, "load_video_features", lambda w, vid, v=None: by_id[vid].video)

@@ -119,18 +119,14 @@ def _toy_store_with_model(tmp_path, monkeypatch):
     from aligner.tan.checkpoints import default_checkpoint, save_checkpoint
     from aligner.tan.config import FeatureSpec, TANConfig
     from aligner.tan.model import build_model
-    from tests.toy_data import toy_items
+    from tests.toy_data import store_toy_items, toy_items
 
     items, truth = toy_items(6, seed=4, duration=(30, 60))
     by_id = {it.video_id: it for it in items}
     (tmp_path / "ds" / "annotations").mkdir(parents=True)
     ws = open_workspace(tmp_path / "ds")
     with Store(ws.db_path) as store:
-        for it in items:
-            store.upsert_video(it.video_id, path=f"videos/{it.video_id}.mp4", status="ok",
-                               duration=float(it.duration))  # fmt: skip
-            texts = [row[3] for row in truth[it.video_id]]
-            store.replace_sentences(it.video_id, list(zip(it.start, it.end, texts, strict=True)))
+        store_toy_items(store, items, truth)
     rng = np.random.default_rng(9)
     prompt_vectors = {
         vocabulary.prompt(e): rng.normal(size=32) for e in ("red thing", "blue thing")

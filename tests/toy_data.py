@@ -63,3 +63,12 @@ def toy_items(
             for j, s in enumerate(said)
         ]
     return items, truth
+
+
+def store_toy_items(store, items, truth: dict[str, list[list]]) -> None:
+    """Store each toy item as an ok video with its ground-truth texts as the ASR sentences."""
+    for it in items:
+        store.upsert_video(it.video_id, path=f"videos/{it.video_id}.mp4", status="ok",
+                           duration=float(it.duration))  # fmt: skip
+        texts = [row[3] for row in truth[it.video_id]]
+        store.replace_sentences(it.video_id, list(zip(it.start, it.end, texts, strict=True)))
