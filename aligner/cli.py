@@ -120,7 +120,7 @@ def _run_features(args) -> int:
 def _add_train(sub) -> None:
     p = _dataset_command(sub, "train", "train TAN on the ASR timestamps and the human labels")
     p.add_argument("--epochs", type=int, default=None, metavar="N",
-                   help="stage-1 epochs (stage 2 gets half as many; default 12 + 6)")  # fmt: skip
+                   help="stage-1 epochs (stage 2 gets half as many; default 8 + 4)")  # fmt: skip
     p.add_argument("--out", default=None, metavar="CKPT",
                    help="checkpoint to write (default WORKSPACE/checkpoints/tan.pt)")  # fmt: skip
     p.add_argument("--visual", nargs="+", default=None, metavar="NAME",
@@ -128,8 +128,10 @@ def _add_train(sub) -> None:
     p.add_argument("--text", default=None, metavar="NAME", help="text encoder (default: minilm)")
     p.add_argument("--preset", default="small", metavar="NAME",
                    help="model size: small (default), base, paper")  # fmt: skip
+    p.add_argument("--members", type=int, default=None, metavar="N",
+                   help="models averaged (default: the preset's; small 4, paper 1)")  # fmt: skip
     p.add_argument("--margin", type=float, default=None, metavar="S",
-                   help="positive window = ASR span +- S seconds (default 0)")  # fmt: skip
+                   help="positive window = ASR span +- S seconds (default 10)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true",
                    help="train even when the checkpoint is up to date with the same inputs")  # fmt: skip
@@ -139,16 +141,22 @@ def _add_train(sub) -> None:
 def _run_train(args) -> int:
     from dataclasses import replace
 
+    from aligner.pipeline import TORCH_THREADS, torch_threads
     from aligner.tan.config import TANConfig, TrainConfig
     from aligner.tan.train import train_dataset
 
     tcfg = TrainConfig()
     if args.margin is not None:
         tcfg = replace(tcfg, pos_margin_s=args.margin)
-    summary = train_dataset(
-        _workspace(args), epochs=args.epochs, out=args.out, visual=args.visual, text=args.text,
-        seed=args.seed, config=TANConfig.preset(args.preset), train_config=tcfg, force=args.force,
-    )  # fmt: skip
+    if args.members is not None and args.members < 1:
+        raise AlignerError(f"--members must be at least 1 (got {args.members})")
+    members = {} if args.members is None else {"members": args.members}
+    with torch_threads(TORCH_THREADS):
+        summary = train_dataset(
+            _workspace(args), epochs=args.epochs, out=args.out, visual=args.visual,
+            text=args.text, seed=args.seed, config=TANConfig.preset(args.preset, **members),
+            train_config=tcfg, force=args.force,
+        )  # fmt: skip
     print(summary)
     return 0
 
@@ -166,10 +174,12 @@ def _add_predict(sub) -> None:
 
 
 def _run_predict(args) -> int:
+    from aligner.pipeline import TORCH_THREADS, torch_threads
     from aligner.tan.infer import predict_dataset
 
     ws = _workspace(args)
-    print(predict_dataset(ws, checkpoint=args.checkpoint, mode=args.mode, force=args.force))
+    with torch_threads(TORCH_THREADS):
+        print(predict_dataset(ws, checkpoint=args.checkpoint, mode=args.mode, force=args.force))
     return 0
 
 

@@ -188,14 +188,14 @@ def _run_stages(ws: Workspace, opts: AutoAlignOptions, display: StageProgress) -
     with display.stage("features") as note:
         featured = compute_features(ws, visual=visual, text=opts.text, progress=bars)
         note(featured)
-    with display.stage("train") as note, _torch_threads(TORCH_THREADS):
+    with display.stage("train") as note, torch_threads(TORCH_THREADS):
         trained = None
         if opts.checkpoint is None:
             trained = train_dataset(ws, epochs=opts.epochs, visual=visual, text=opts.text,
                                     seed=opts.seed, progress=bars)  # fmt: skip
         note(trained or f"checkpoint given: {opts.checkpoint}")
     checkpoint = opts.checkpoint or str(trained.checkpoint)
-    with display.stage("predict") as note, _torch_threads(TORCH_THREADS):
+    with display.stage("predict") as note, torch_threads(TORCH_THREADS):
         predicted = predict_dataset(ws, checkpoint=checkpoint, baselines=opts.baselines,
                                     progress=bars)  # fmt: skip
         note(predicted)
@@ -203,7 +203,7 @@ def _run_stages(ws: Workspace, opts: AutoAlignOptions, display: StageProgress) -
 
 
 @contextmanager
-def _torch_threads(n: int):
+def torch_threads(n: int):
     """Limit torch to `n` intra-op threads inside the block, then restore the setting."""
     import torch
 

@@ -55,8 +55,19 @@ class Moment:
 
 # -- embeddings --------------------------------------------------------------------------------
 def video_embeddings(model, video: Sequence[np.ndarray]) -> np.ndarray:
-    """Per-second dual-encoder video tokens `(T, d)` float32, unit length, from one `(T, D_i)`
-    array per backbone (64 s windows every 16 s, averaged where they overlap)."""
+    """Per-second dual-encoder video tokens `(T, n x d)` float32, unit length, from one `(T, D_i)`
+    array per backbone (64 s windows every 16 s, averaged where they overlap); an ensemble's n
+    members side by side, scaled by 1/sqrt(n) (a cosine is the mean of the members')."""
+    from aligner.tan.model import members_of
+
+    return _side_by_side([_member_video(m, video) for m in members_of(model)])
+
+
+def _side_by_side(parts: list[np.ndarray]) -> np.ndarray:
+    return (np.concatenate(parts, axis=1) / np.sqrt(len(parts))).astype(np.float32)
+
+
+def _member_video(model, video: Sequence[np.ndarray]) -> np.ndarray:
     import torch
     import torch.nn.functional as F
 
@@ -84,13 +95,17 @@ def video_embeddings(model, video: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def text_embeddings(model, vectors: np.ndarray) -> np.ndarray:
-    """Dual-branch text embeddings `(n, d)` float32, unit length, of sentence vectors `(n, Dt)`."""
+    """Dual-branch text embeddings `(n, d x members)` float32, unit length, of sentence vectors
+    `(n, Dt)` (an ensemble's members side by side, as `video_embeddings`)."""
     import torch
     import torch.nn.functional as F
 
+    from aligner.tan.model import members_of
+
+    x = torch.from_numpy(np.asarray(vectors, np.float32))
     with torch.no_grad():
-        x = torch.from_numpy(np.asarray(vectors, np.float32))
-        return F.normalize(model.encode_text(x), dim=-1).numpy().astype(np.float32)
+        return _side_by_side([F.normalize(m.encode_text(x), dim=-1).numpy()
+                              for m in members_of(model)])  # fmt: skip
 
 
 def checkpoint_key(path: str | Path) -> str:
@@ -237,7 +252,7 @@ def build_index(ws, *, checkpoint: str | Path | None = None, store=None,
     root = index_dir(ws, key)
     manifest_path = root / MANIFEST
     manifest = (json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file()
-                else empty_manifest(key, path, model.cfg.width))  # fmt: skip
+                else empty_manifest(key, path, model.cfg.width * model.cfg.members))  # fmt: skip
     videos = [v["video_id"] for v in store.videos(status="ok")]
     added, hashes, skipped = _embed_new(ws, model, videos, manifest, progress)
     root.mkdir(parents=True, exist_ok=True)

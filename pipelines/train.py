@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -71,9 +71,12 @@ def train_on_shards(
     if n_videos == 0:
         raise AlignerError(f"{out}: no finished feature shards (run `aligner scale` first)")
     tcfg = train_config or TrainConfig()
+    # one model across the workers: an ensemble's members each train alone (`aligner train`);
+    # trained as one DDP module they would learn only their average
+    model_cfg = replace(config or TANConfig(), members=1)
     loop_config = {
         "files": files, "spec": _spec(out, files).to_dict(), "seed": seed,
-        "config": asdict(config or TANConfig()), "train": asdict(tcfg), "labels": labels or {},
+        "config": asdict(model_cfg), "train": asdict(tcfg), "labels": labels or {},
         "steps": [int(steps), max(1, int(steps) // 2)],
     }  # fmt: skip
     started = time.perf_counter()

@@ -222,7 +222,7 @@ def benchmark_folder(tmp_path_factory, one_thread):
         start, end = (np.array(x) for x in zip(*asr[vid], strict=True))
         items.append(VideoItem(vid, [video], text, start, end))
     spec = FeatureSpec(("precomputed:s3d",), (DIM,), "minilm", items[0].text.shape[1])
-    cfg = TANConfig(width=32, joint_layers=1, dual_layers=1, heads=2)
+    cfg = TANConfig(width=32, joint_layers=1, dual_layers=1, heads=2, members=1)
     tcfg = TrainConfig(stage1_epochs=1, stage2_epochs=1, min_batches=2, min_val_videos=99)
     result = train_items(items, spec, config=cfg, train_config=tcfg, seed=0, progress=False)
     ckpt = save_checkpoint(result.model, root / "tiny.pt")
@@ -346,7 +346,7 @@ def test_raw_videos_go_through_the_same_protocol_as_precomputed_features(tmp_pat
     (tmp_path / "annotations" / "htm_align.json").write_text(json.dumps(real_style))
     ws = open_workspace(tmp_path)
     torch.manual_seed(0)
-    cfg = TANConfig(width=32, joint_layers=1, dual_layers=1, heads=2)
+    cfg = TANConfig(width=32, joint_layers=1, dual_layers=1, heads=2, members=1)
     model = build_model(cfg, FeatureSpec(("builtin",), (builtin.DIM,), "minilm", 384)).eval()
     raw = run_benchmark(ws, checkpoint=save_checkpoint(model, tmp_path / "raw.pt"), progress=False)
     assert (raw["n_videos"], raw["failed"]) == (2, []) and raw["n_windows"] >= 4

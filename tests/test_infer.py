@@ -21,7 +21,7 @@ from aligner.tan.infer import (
 from aligner.tan.model import build_model
 
 SPEC = FeatureSpec(("toy",), (6,), "toy-text", 5)
-TINY = TANConfig(width=16, joint_layers=1, dual_layers=1, heads=2)
+TINY = TANConfig(width=16, joint_layers=1, dual_layers=1, heads=2, members=1)
 
 
 def test_interval_is_the_contiguous_run_near_the_peak():
@@ -123,7 +123,9 @@ def test_laff_weights_name_each_backbone_and_sum_to_one():
     from aligner.tan.infer import laff_weights
 
     spec = FeatureSpec(("builtin", "clip"), (12, 6), "toy-text", 8)
-    model = build_model(TANConfig(width=16, joint_layers=1, dual_layers=1, heads=2), spec).eval()
+    model = build_model(
+        TANConfig(width=16, joint_layers=1, dual_layers=1, heads=2, members=1), spec
+    ).eval()
     rng = np.random.default_rng(0)
     video = [
         rng.normal(size=(30, 12)).astype("float32"),

@@ -11,7 +11,7 @@ from aligner.tan.config import FeatureSpec, TANConfig
 from aligner.tan.model import build_model
 
 SPEC = FeatureSpec(("toy",), (12,), "toy-text", 8)
-TINY = TANConfig(width=32, joint_layers=1, dual_layers=1, heads=2)
+TINY = TANConfig(width=32, joint_layers=1, dual_layers=1, heads=2, members=1)
 
 
 def _inputs(lengths: list[int], counts: list[int], spec: FeatureSpec = SPEC, seed: int = 0):
@@ -132,3 +132,49 @@ def test_the_inputs_stamp_is_read_without_the_weights(tmp_path):
     assert read_stamp(tmp_path / "missing.pt") is None
     path.write_bytes(path.read_bytes()[:100])  # truncated: no stamp, so training runs again
     assert read_stamp(path) is None
+
+
+def test_an_ensemble_answers_with_the_mean_of_its_members():
+    from dataclasses import replace
+
+    from aligner.tan.model import TANEnsemble, members_of
+
+    torch.manual_seed(0)
+    ensemble = build_model(replace(TINY, members=3), SPEC).eval()
+    assert isinstance(ensemble, TANEnsemble) and len(members_of(ensemble)) == 3
+    batch = _inputs([20, 13], [5, 3])
+    with torch.no_grad():
+        out = ensemble(*batch)
+        singles = [m(*batch) for m in members_of(ensemble)]
+        sims = [m.similarities(o) for m, o in zip(members_of(ensemble), singles, strict=True)]
+        joint, dual = ensemble.similarities(out)
+    assert out.joint_video.shape == (2, 20, 3 * 32)
+    assert torch.allclose(out.joint_text.norm(dim=-1), torch.ones(2, 5), atol=1e-5)
+    assert torch.allclose(joint, torch.stack([s[0] for s in sims]).mean(0), atol=1e-4)
+    assert torch.allclose(dual, torch.stack([s[1] for s in sims]).mean(0), atol=1e-4)
+    mean_logit = torch.stack([o.align_logit for o in singles]).mean(0)
+    assert torch.allclose(out.align_logit, mean_logit, atol=1e-6)
+    # members differ (each its own initialisation), so the mean is not any one of them
+    assert not torch.allclose(sims[0][0], sims[1][0], atol=1e-3)
+
+
+def test_an_ensemble_checkpoint_round_trips_and_old_single_checkpoints_still_load(tmp_path):
+    from dataclasses import asdict, replace
+
+    from aligner.tan.model import TAN, TANEnsemble
+
+    torch.manual_seed(0)
+    ensemble = build_model(replace(TINY, members=2), SPEC).eval()
+    loaded, payload = load_checkpoint(save_checkpoint(ensemble, tmp_path / "ens.pt"))
+    assert isinstance(loaded, TANEnsemble) and payload["config"]["members"] == 2
+    batch = _inputs([9], [2])
+    with torch.no_grad():
+        assert torch.equal(ensemble.similarities(ensemble(*batch))[0],
+                           loaded.similarities(loaded(*batch))[0])  # fmt: skip
+    # a checkpoint written before ensembles existed has no "members" in its config
+    single = build_model(TINY, SPEC).eval()
+    path = save_checkpoint(single, tmp_path / "old.pt")
+    old = torch.load(path, weights_only=True)
+    old["config"] = {k: v for k, v in asdict(TINY).items() if k != "members"}
+    torch.save(old, path)
+    assert type(load_checkpoint(path)[0]) is TAN

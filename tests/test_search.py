@@ -111,7 +111,7 @@ def toy_search(tmp_path, monkeypatch, request):
     monkeypatch.setattr(features, "load_text_features",
                         lambda w, texts, t=None: np.stack([by_text[x] for x in texts]))  # fmt: skip
     torch.manual_seed(0)
-    model = build_model(TANConfig(width=32, joint_layers=1, dual_layers=request.param, heads=2),
+    model = build_model(TANConfig(width=32, joint_layers=1, dual_layers=request.param, heads=2, members=1),
                         FeatureSpec(("builtin",), (48,), "minilm", 32))  # fmt: skip
     save_checkpoint(model.eval(), default_checkpoint(ws))
     return ws, by_id, model
@@ -198,7 +198,7 @@ def test_search_page_lists_hits_with_thumbnails_and_opens_the_moment(tmp_path, m
     ws = make_demo_dataset(tmp_path / "demo", n_videos=2, duration_s=12.0, sentences_per_video=3)
     dims, text_dim = feature_dims(["builtin"], "minilm")
     torch.manual_seed(0)
-    model = build_model(TANConfig(width=32, joint_layers=1, dual_layers=1, heads=2),
+    model = build_model(TANConfig(width=32, joint_layers=1, dual_layers=1, heads=2, members=1),
                         FeatureSpec(("builtin",), tuple(dims), "minilm", text_dim))  # fmt: skip
     save_checkpoint(model.eval(), default_checkpoint(ws))
     add_user(ws.root / "users.json", "ana", "long-enough", role="curator")
@@ -227,3 +227,20 @@ def _count(node, kind: str) -> int:
     """Elements of class `kind` below an AppTest node (images have no accessor of their own)."""
     own = int(type(node).__name__ == kind)
     return own + sum(_count(c, kind) for c in getattr(node, "children", {}).values())
+
+
+def test_an_ensembles_search_scores_are_the_mean_of_its_members_cosines():
+    from aligner.tan.config import FeatureSpec, TANConfig
+    from aligner.tan.model import build_model, members_of
+
+    torch.manual_seed(0)
+    spec = FeatureSpec(("toy",), (12,), "toy-text", 8)
+    model = build_model(TANConfig(width=16, joint_layers=1, dual_layers=0, heads=2, members=3),
+                        spec).eval()  # fmt: skip
+    rng = np.random.default_rng(0)
+    video, text = [rng.normal(size=(30, 12)).astype(np.float32)], rng.normal(size=(4, 8))
+    got = search.text_embeddings(model, text) @ search.video_embeddings(model, video).T
+    assert search.video_embeddings(model, video).shape == (30, 48)
+    each = [search.text_embeddings(m, text) @ search.video_embeddings(m, video).T
+            for m in members_of(model)]  # fmt: skip
+    np.testing.assert_allclose(got, np.mean(each, axis=0), atol=1e-5)

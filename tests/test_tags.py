@@ -135,7 +135,7 @@ def _toy_store_with_model(tmp_path, monkeypatch):
     monkeypatch.setattr(features, "load_text_features",
                         lambda w, texts, t=None: np.stack([prompt_vectors[x] for x in texts]))  # fmt: skip
     torch.manual_seed(0)
-    model = build_model(TANConfig(width=32, joint_layers=1, dual_layers=1, heads=2),
+    model = build_model(TANConfig(width=32, joint_layers=1, dual_layers=1, heads=2, members=1),
                         FeatureSpec(("builtin",), (48,), "minilm", 32))  # fmt: skip
     save_checkpoint(model.eval(), default_checkpoint(ws))
     return ws, by_id
@@ -197,7 +197,7 @@ def test_auxiliary_losses_are_off_by_default_and_train_when_switched_on():
             mentions[vec.tobytes()] = row
     prompts = aux_losses.EntityPrompts(names, torch.randn(3, 32), mentions)
     spec = FeatureSpec(("builtin",), (48,), "minilm", 32)
-    cfg = TANConfig(width=32, joint_layers=1, dual_layers=1, heads=2)
+    cfg = TANConfig(width=32, joint_layers=1, dual_layers=1, heads=2, members=1)
     tcfg = TrainConfig(stage1_epochs=1, stage2_epochs=1, min_batches=1, pem_weight=1.0,
                        tap_weight=1.0)  # fmt: skip
     result = train_items(items, spec, config=cfg, train_config=tcfg, progress=False,

@@ -17,7 +17,7 @@ from aligner.tan.train import train_items
 from tests.toy_data import toy_items
 
 SPEC = FeatureSpec(("toy",), (48,), "toy-text", 32)
-TINY = TANConfig(width=32, joint_layers=1, dual_layers=1, heads=2)
+TINY = TANConfig(width=32, joint_layers=1, dual_layers=1, heads=2, members=1)
 
 
 def _item(t: int, spans: list[tuple[float, float]], label=None) -> VideoItem:
@@ -243,3 +243,26 @@ def test_co_training_improves_on_stage_1_where_asr_is_far_off():
     stage1.load_state_dict(result.stage1_state)
     before, after = _r_at_1(stage1.eval(), items, truth), _r_at_1(result.model, items, truth)
     assert after >= before + 0.02, (before, after)
+
+
+def test_ensemble_members_are_the_models_trained_alone_from_successive_seeds():
+    from dataclasses import replace
+
+    from aligner.tan.model import members_of
+
+    items, _ = toy_items(6, seed=2)
+    cfg = TrainConfig(stage1_epochs=1, stage2_epochs=1, batch_videos=3)
+    ensemble = train_items(items, SPEC, config=replace(TINY, members=2), train_config=cfg,
+                           seed=7, progress=False)  # fmt: skip
+    alone = [train_items(items, SPEC, config=TINY, train_config=cfg, seed=s, progress=False)
+             for s in (7, 8)]  # fmt: skip
+    for member, single in zip(members_of(ensemble.model), alone, strict=True):
+        for (name, a), b in zip(member.state_dict().items(), single.model.state_dict().values(),
+                                strict=True):  # fmt: skip
+            assert torch.equal(a, b), name
+    assert {h["member"] for h in ensemble.history} == {0, 1}
+    # the stage-1 snapshot is the members' stage-1 weights, loadable into the ensemble
+    stage1 = copy.deepcopy(ensemble.model)
+    stage1.load_state_dict(ensemble.stage1_state)
+    first = members_of(stage1)[0].state_dict()
+    assert all(torch.equal(first[k], v) for k, v in alone[0].stage1_state.items())

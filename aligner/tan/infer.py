@@ -19,8 +19,8 @@ Per sentence, from the similarity `(joint + dual) / 2` (TAN's eval fuses both br
   quality suite's development families) of `alignability_score`: the sentence's best
   prior-weighted similarity relative to the video's median sentence (what a sentence names
   is shown when it matches some second much better than the video's typical sentence) plus
-  a share of the alignability head's logit (joint text tokens, trained on the co-training
-  teacher's max-similarity ranks);
+  shares of the alignability head's logits on the joint text tokens and on the sentence alone
+  (trained on the co-training teacher's max-similarity ranks);
 - dual_alignability / dual_peak: the same from the dual encoder alone (the review app ranks
   doubtful sentences where the branches disagree).
 
@@ -54,10 +54,14 @@ SPAN_DROP = math.log(2)  # start/end: similarity within ln 2 of the peak (prob >
 WINDOWS_PER_FORWARD = 32  # windows batched into one forward pass
 # calibration of the alignability score (cosine units): p = sigmoid(scale * (score - centre)),
 # a logistic fit on the quality suite's development folders (all four families pooled;
-# leave-one-family-out ECE 0.04-0.13; on the report folders 0.02-0.11: see
+# leave-one-family-out ECE 0.03-0.12; on the report folders 0.03-0.10: see
 # benchmarks/results/quality.json, "calibration" and "reliability")
-ALIGN_SCALE, ALIGN_CENTRE = 6.8, -0.0738
-HEAD_WEIGHT = 0.2  # the head's logit in the alignability score (0.15-0.3 all +6 AUC points)
+ALIGN_SCALE, ALIGN_CENTRE = 7.68, 0.0288
+# the heads' logits in the alignability score: the head on the joint text tokens (it sees the
+# video) and the same head on the sentence alone (what is said: "subscribe" is never shown).
+# Development folders, 4-member ensemble, mean ROC-AUC: joint 0.2 alone 88.8; + sentence 0.2
+# 90.0; joint 0.1 + sentence 0.2 90.1, at least as good as joint 0.2 alone on every family
+HEAD_WEIGHT, TEXT_HEAD_WEIGHT = 0.1, 0.2
 MODES = ("window", "global")
 
 
@@ -83,29 +87,35 @@ class VideoPrediction:
         return asr_prior(self.sim.shape[1], self.asr_mid)
 
     @property
+    def raw_alignability(self) -> np.ndarray:
+        """`(K,)` uncalibrated `alignability_score` of the fused branches and both heads."""
+        heads = ((self.head, HEAD_WEIGHT), (self.dual_head, TEXT_HEAD_WEIGHT))
+        return alignability_score(self.sim + self.prior, self.temperature, heads)
+
+    @property
     def alignability(self) -> np.ndarray:
         """`(K,)` calibrated probability that the sentence is shown (fused branches)."""
-        return calibrated(alignability_score(self.sim + self.prior, self.temperature, self.head))
+        return calibrated(self.raw_alignability)
 
     @property
     def dual_alignability(self) -> np.ndarray:
-        weighted = self.dual_sim + self.prior
-        return calibrated(alignability_score(weighted, self.temperature, self.dual_head))
+        heads = ((self.dual_head, HEAD_WEIGHT + TEXT_HEAD_WEIGHT),)
+        return calibrated(alignability_score(self.dual_sim + self.prior, self.temperature, heads))
 
 
 def alignability_score(
-    weighted: np.ndarray, temperature: float, head: np.ndarray | None = None
+    weighted: np.ndarray, temperature: float, heads: Sequence[tuple[np.ndarray, float]] = ()
 ) -> np.ndarray:
     """`(K,)` raw alignability from a prior-weighted similarity `(K, T)`: the sentence's best
     value (cosine units) minus the video's median sentence's best value (a video whose
-    features match everything a little better shifts no sentence), plus `HEAD_WEIGHT` x the
-    logit of the alignability head's probability `head` `(K,)` (trained on the co-training
-    teacher's max-similarity ranks, it sees the video and the sentence together)."""
+    features match everything a little better shifts no sentence), plus, per `(probability
+    (K,), weight)` of `heads`, weight x the logit of an alignability head's probability
+    (trained on the co-training teacher's max-similarity ranks)."""
     best = weighted.max(axis=1) * temperature if weighted.shape[1] else np.zeros(len(weighted))
     score = best - (np.median(best) if len(best) else 0.0)
-    if head is not None:
+    for head, weight in heads:
         p = np.clip(np.asarray(head, np.float64), 1e-6, 1 - 1e-6)
-        score = score + HEAD_WEIGHT * np.log(p / (1 - p))
+        score = score + weight * np.log(p / (1 - p))
     return score
 
 
@@ -428,12 +438,16 @@ def _predict_one(ws, store, model, run_id: str, video_id: str, mode: str, fusion
 
 
 def laff_weights(model, video: Sequence[np.ndarray]) -> dict[str, float]:
-    """Mean LAFF attention weight of each visual backbone over a video's seconds (sums to 1)."""
+    """Mean LAFF attention weight of each visual backbone over a video's seconds (sums to 1;
+    an ensemble's: the mean over its members)."""
     import torch
 
-    with torch.no_grad():
-        weights = model.video_in.weights([torch.from_numpy(v).float() for v in video])  # (T, n)
-    means = weights.mean(dim=0).tolist()
+    from aligner.tan.model import members_of
+
+    x = [torch.from_numpy(v).float() for v in video]
+    with torch.no_grad():  # (members, T, backbones)
+        weights = torch.stack([m.video_in.weights(x) for m in members_of(model)])
+    means = weights.mean(dim=(0, 1)).tolist()
     return {name: round(w, 4) for name, w in zip(model.spec.visual, means, strict=True)}
 
 

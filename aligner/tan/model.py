@@ -9,6 +9,9 @@ features and per-sentence vectors.
 - Dual encoder: a transformer over the video tokens only; text = the projected sentence vector.
 - Alignability: one linear head (shared, as in TAN) on the joint text tokens, and on the dual
   text tokens for the dual encoder's own view.
+- Ensemble (`TANEnsemble`, `TANConfig.members` > 1): several TANs used as one. Its embeddings
+  are the members' unit embeddings side by side, scaled by 1/sqrt(n), so every cosine it gives
+  (alignment matrices, search scores) is the mean of the members' cosines.
 
 This module is torch through and through; import it lazily (the CLI does).
 
@@ -17,7 +20,7 @@ Config dataclasses live in `aligner.tan.config`, checkpoint files in `aligner.ta
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import torch
 import torch.nn.functional as F
@@ -41,11 +44,32 @@ class TANOutput:
     dual_align_logit: torch.Tensor  # (B, K) the same head on the dual text tokens
 
 
-def build_model(cfg: TANConfig, spec: FeatureSpec) -> TAN:
-    return TAN(cfg, spec)
+def build_model(cfg: TANConfig, spec: FeatureSpec) -> TAN | TANEnsemble:
+    """A TAN, or an ensemble of `cfg.members` of them."""
+    return TAN(cfg, spec) if cfg.members == 1 else TANEnsemble(cfg, spec)
 
 
-class TAN(nn.Module):
+def members_of(model: TAN | TANEnsemble) -> list[TAN]:
+    """The single models inside `model` (itself when it is one)."""
+    return list(model.members) if isinstance(model, TANEnsemble) else [model]
+
+
+class _Similarities:
+    """Alignment matrices from normalised outputs (shared by a TAN and an ensemble)."""
+
+    cfg: TANConfig
+
+    def similarity(self, video: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """Alignment matrix `(B, K, T)` = cosine / tau, from normalised `(B, T, d)`, `(B, K, d)`."""
+        return torch.einsum("bkd,btd->bkt", text, video) / self.cfg.temperature
+
+    def similarities(self, out: TANOutput) -> tuple[torch.Tensor, torch.Tensor]:
+        """`(joint, dual)` alignment matrices `(B, K, T)` of one forward pass."""
+        joint = self.similarity(out.joint_video, out.joint_text)
+        return joint, self.similarity(out.dual_video, out.dual_text)
+
+
+class TAN(_Similarities, nn.Module):
     """Joint + dual encoder; `forward` returns a `TANOutput`."""
 
     def __init__(self, cfg: TANConfig, spec: FeatureSpec):
@@ -116,14 +140,35 @@ class TAN(nn.Module):
             dual_align_logit=self.align_head(s)[..., 0],
         )
 
-    def similarity(self, video: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        """Alignment matrix `(B, K, T)` = cosine / tau, from normalised `(B, T, d)`, `(B, K, d)`."""
-        return torch.einsum("bkd,btd->bkt", text, video) / self.cfg.temperature
 
-    def similarities(self, out: TANOutput) -> tuple[torch.Tensor, torch.Tensor]:
-        """`(joint, dual)` alignment matrices `(B, K, T)` of one forward pass."""
-        joint = self.similarity(out.joint_video, out.joint_text)
-        return joint, self.similarity(out.dual_video, out.dual_text)
+class TANEnsemble(_Similarities, nn.Module):
+    """`cfg.members` TANs of the same shape (each trained alone, from its own seed) used as one
+    model: `forward` takes and returns what a TAN's does. Averaging the members' answers evens
+    out how much one small model's alignments depend on its seed."""
+
+    def __init__(self, cfg: TANConfig, spec: FeatureSpec):
+        super().__init__()
+        self.cfg, self.spec = cfg, spec
+        one = replace(cfg, members=1)
+        self.members = nn.ModuleList(TAN(one, spec) for _ in range(cfg.members))
+
+    def forward(self, *args, **kwargs) -> TANOutput:
+        outs = [member(*args, **kwargs) for member in self.members]
+        scale = len(outs) ** -0.5  # unit vectors side by side: dot product = mean cosine
+        side_by_side = {f.name: torch.cat([getattr(o, f.name) for o in outs], -1) * scale
+                        for f in fields(TANOutput) if not f.name.endswith("logit")}  # fmt: skip
+        return TANOutput(
+            **side_by_side,
+            align_logit=torch.stack([o.align_logit for o in outs]).mean(0),
+            dual_align_logit=torch.stack([o.dual_align_logit for o in outs]).mean(0),
+        )
+
+    @classmethod
+    def of(cls, members: list[TAN]) -> TANEnsemble:
+        """An ensemble holding the given (trained) single models."""
+        ensemble = cls(replace(members[0].cfg, members=len(members)), members[0].spec)
+        ensemble.members = nn.ModuleList(members)
+        return ensemble
 
 
 class _SingleInput(nn.Module):

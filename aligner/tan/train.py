@@ -24,6 +24,9 @@ than 5 s from their target window; judged in the second half of each stage only.
 Video-level term (multi-level alignment): each window's pooled video vs its pooled sentences,
 InfoNCE both ways across the batch.
 
+Ensemble (`TANConfig.members`, default 4): each member is trained alone, as above, from seed
+`seed + i` (so on its own held-out videos too); `train_items` returns their `TANEnsemble`.
+
 Curators' labels override every pseudo-label: an alignable sentence's target is exactly its
 labelled window (always in the loss, weighted `label_weight`), a "not alignable" one has no
 positive seconds and alignability target 0.
@@ -54,14 +57,14 @@ from aligner.tan.checkpoints import default_checkpoint, read_stamp, save_checkpo
 from aligner.tan.config import FeatureSpec, TANConfig, TrainConfig
 from aligner.tan.cotraining import ema_update, pseudo_labels
 from aligner.tan.losses import NEG, total_loss
-from aligner.tan.model import TAN, build_model
+from aligner.tan.model import TAN, TANEnsemble, build_model
 
 VAL_SLACK_S = 5  # validation: a peak this close to the target window counts as agreeing
 
 
 @dataclass
 class TrainResult:
-    model: TAN
+    model: TAN | TANEnsemble
     stage1_state: dict[str, torch.Tensor]
     history: list[dict[str, float]] = field(default_factory=list)
     train_videos: list[str] = field(default_factory=list)
@@ -98,10 +101,25 @@ def train_items(
     progress: bool = True,
     entity_prompts=None,
 ) -> TrainResult:
-    """Train stage 1 then stage 2 on `items`; deterministic for a given seed."""
+    """Train stage 1 then stage 2 on `items`; deterministic for a given seed. With
+    `config.members` > 1 each member is trained alone from seed `seed + i` (its own held-out
+    videos too) and the result is their `TANEnsemble`; its history rows carry `member`."""
     cfg, tcfg = config or TANConfig(), train_config or TrainConfig()
     if not items:
         raise AlignerError("nothing to train on: no video has both features and sentences")
+    one = replace(cfg, members=1)
+    results = [_train_one(items, spec, one, tcfg, seed + i, progress, entity_prompts)
+               for i in range(cfg.members)]  # fmt: skip
+    if cfg.members == 1:
+        return results[0]
+    stage1 = TANEnsemble.of([_with_state(r.model, r.stage1_state) for r in results])
+    history = [{**h, "member": i} for i, r in enumerate(results) for h in r.history]
+    return TrainResult(TANEnsemble.of([r.model for r in results]), _snapshot(stage1), history,
+                       results[0].train_videos, results[0].val_videos)  # fmt: skip
+
+
+def _train_one(items, spec, cfg: TANConfig, tcfg: TrainConfig, seed: int, progress,
+               entity_prompts) -> TrainResult:  # fmt: skip
     with _deterministic(seed):
         rng = np.random.default_rng(seed)
         train, val = split_videos(items, tcfg, rng)

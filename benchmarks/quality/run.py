@@ -95,12 +95,10 @@ def _no_prior_rows(preds) -> list[list[dict]]:
 
 
 def _raw_scores(data, preds) -> list[float]:
-    """The uncalibrated `alignability_score` of every ground-truth sentence (for the fit)."""
-    from aligner.tan.infer import alignability_score
-
+    """The uncalibrated alignability score of every ground-truth sentence (for the fit)."""
     out = []
     for truth, p in zip(data.truth, preds, strict=True):
-        raw = alignability_score(p.sim + p.prior, p.temperature, p.head)
+        raw = p.raw_alignability
         out += [float(s) for s, t in zip(raw, truth, strict=True) if not np.isnan(t[0])]
     return out
 
