@@ -278,6 +278,20 @@ def export_complete(path: Path) -> bool:
         return False
 
 
+def text_cache_files(ws_root: Path) -> list[Path]:
+    """The text-embedding cache files (main file and part files) of a workspace."""
+    return sorted((ws_root / "features" / "text").glob("*.npz"))
+
+
+def features_with_chunks(dataset: Path, save_every: int) -> list[str]:
+    """`aligner features DATASET` with the text cache saved every `save_every` sentences (the
+    real 4,096 would need a folder that takes minutes to encode)."""
+    code = ("import sys; from aligner.features import text;"
+            "text.TEXT_SAVE_EVERY = int(sys.argv[3]); from aligner.cli import main;"
+            "raise SystemExit(main(sys.argv[1:3]))")  # fmt: skip
+    return [sys.executable, "-c", code, "features", str(dataset), str(save_every)]
+
+
 def temp_files(root: Path) -> list[Path]:
     """Temporary files of atomic writes (a SIGKILL between write and rename leaves one)."""
     return [p for p in root.rglob(".*.tmp") if p.is_file()]
