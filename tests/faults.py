@@ -292,6 +292,39 @@ def features_with_chunks(dataset: Path, save_every: int) -> list[str]:
     return [sys.executable, "-c", code, "features", str(dataset), str(save_every)]
 
 
+# a process that dies by SIGKILL between writing its temporary file and renaming it
+_KILLED_WRITE = """
+import os, signal, sys
+from aligner.atomic import atomic_write
+
+data = open(sys.argv[2], "rb").read()
+
+def write_then_die(f):
+    f.write(data)
+    f.flush()
+    os.fsync(f.fileno())
+    os.kill(os.getpid(), signal.SIGKILL)
+
+atomic_write(sys.argv[1], write_then_die)
+"""
+
+
+def killed_write(target: Path, data: bytes) -> Path:
+    """The temporary file a writer of `target` leaves when it is SIGKILLed after writing all of
+    `data` and before the rename (made by a real process killed there, named as it names it)."""
+    before = set(temp_files(target.parent)) if target.parent.exists() else set()
+    payload = target.parent.parent / f"{target.name}.payload"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    payload.write_bytes(data)
+    done = subprocess.run([sys.executable, "-c", _KILLED_WRITE, str(target), str(payload)],
+                          env=aligner_env(), timeout=60)  # fmt: skip
+    payload.unlink()
+    assert done.returncode == -signal.SIGKILL and not target.exists(), done
+    (left,) = set(temp_files(target.parent)) - before
+    assert left.read_bytes() == data
+    return left
+
+
 def temp_files(root: Path) -> list[Path]:
     """Temporary files of atomic writes (a SIGKILL between write and rename leaves one)."""
     return [p for p in root.rglob(".*.tmp") if p.is_file()]

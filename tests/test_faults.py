@@ -37,6 +37,7 @@ from tests.faults import (
     features_with_chunks,
     kill_after,
     kill_in_auto_stage,
+    killed_write,
     rows,
     same_rows,
     small_dataset,
@@ -306,6 +307,81 @@ def test_features_finished_before_a_kill_are_reused(sample_dataset):
         r"features: (\d+) videos .*: (\d+) computed, (\d+) cached", summary).groups())  # fmt: skip
     assert 2 <= done_before < videos, (done_before, summary)  # killed in the middle
     assert (computed, cached) == (videos - done_before, done_before), summary
+
+
+def test_sweep_removes_only_temp_files_of_dead_writers(tmp_path):
+    """A write in progress in a live process keeps its temporary file; names aligner does not
+    write are never touched, even when they look alike."""
+    from aligner.atomic import sweep_stale_temps
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        names = {
+            "dead": f".v1.npy.k3j2h1g0.aligner-{gone.pid}.tmp",
+            "live": f".v1.npy.a8b7c6d5.aligner-{live.pid}.tmp",
+            "mine": f".v2.npy.q1w2e3r4.aligner-{os.getpid()}.tmp",
+            "user": ".notes.tmp",
+            "no dot": f"v1.npy.k3j2h1g0.aligner-{gone.pid}.tmp",
+            "other end": f".v1.npy.k3j2h1g0.aligner-{gone.pid}.tmp.bak",
+        }
+        for name in names.values():
+            (tmp_path / name).write_bytes(b"x")
+        assert sweep_stale_temps(tmp_path) == [tmp_path / names["dead"]]
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+            n for k, n in names.items() if k != "dead"
+        )
+    finally:
+        live.kill()
+        live.wait()
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
+@pytest.mark.slow
+def test_temp_files_left_by_killed_writes_are_swept_and_never_read(tmp_path):
+    """A SIGKILL between write and rename leaves `.NAME.*.tmp` beside the feature cache, the
+    text cache, a checkpoint and an export; each holds data that would be wrong if read. The
+    next run removes them and ends with the rows and export of a clean run."""
+    from aligner.features.cache import FeatureCache, safe_name
+    from aligner.features.text import get_text_encoder
+    from aligner.features.visual import get_visual_backbone
+
+    clean, faulty = small_dataset(tmp_path / "clean"), small_dataset(tmp_path / "faulty")
+    assert _run(command("auto-align", clean)).returncode == 0
+    ws_root, video_id = faulty / ".aligner", "B4_JtYo84dd"
+    visual = FeatureCache(ws_root / "features", get_visual_backbone("builtin").key)
+    text_npz = ws_root / "features" / "text" / f"{safe_name(get_text_encoder().key)}.npz"
+    bogus = np.full((3, 4), 999.0, np.float32)
+    left = [
+        killed_write(visual.paths(video_id)[0], _npy_bytes(bogus)),
+        killed_write(text_npz, _npy_bytes(bogus)),
+        killed_write(ws_root / "checkpoints" / "tan.pt", b"not a checkpoint"),
+        killed_write(tmp_path / "exports" / "out.jsonl", b'{"video_id": "bogus"}\n'),
+    ]
+    done = _run(command("auto-align", faulty))
+    assert done.returncode == 0, done.stderr
+    out, ref_out = tmp_path / "exports" / "out.jsonl", tmp_path / "ref.jsonl"
+    for dataset, path in ((faulty, out), (clean, ref_out)):
+        assert (
+            _run(command("export", dataset, "--format", "jsonl", "--out", str(path))).returncode
+            == 0
+        )
+    assert not [p for p in left if p.exists()], left
+    assert not temp_files(ws_root) and not temp_files(out.parent)
+    assert not same_rows(
+        rows(ws_root / "aligner.duckdb"), rows(clean / ".aligner" / "aligner.duckdb")
+    )
+    assert _records(out) == _records(ref_out)
+    reference = FeatureCache(clean / ".aligner" / "features", visual.key).load(video_id)
+    assert np.allclose(visual.load(video_id), reference)
 
 
 CHUNK = 64  # sentences per text-cache save in the kill test (in use: 4,096)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import zipfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -153,7 +154,7 @@ class TextCache:
         try:
             with np.load(file, allow_pickle=False) as data:
                 keys, vectors = [str(k) for k in data["keys"]], data["vectors"]
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             return False
         width = self.vectors.shape[1] if self.keys else None
         if vectors.ndim != 2 or len(vectors) != len(keys) or width not in (None, vectors.shape[1]):
