@@ -76,7 +76,7 @@ class _Context:
 class _SubtitleInput:
     source: str | None  # vtt | srt | json | caption.json | None
     path: Path | None  # the file the cues come from (caption.json for an entry)
-    digest: str  # sha256 of the file's bytes or of the entry's canonical JSON ("" for none)
+    digest: str  # sha256 of the file's bytes, of the entry's canonical JSON, or of b"" for none
 
 
 def ingest_dataset(

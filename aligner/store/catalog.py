@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
+
+import duckdb
 
 INSERT_BATCH_ROWS = 50_000  # sentences per INSERT statement
 NEW_ID = -1  # in a batch's sentence_id column: take the next id from the sequence (ids are > 0)
@@ -123,7 +126,10 @@ class CatalogQueries:
                 [video_id],
             )
         finally:
-            self.con.unregister(name)
+            # after a failed INSERT the transaction is aborted and unregistering fails too; the
+            # rollback drops the view, and the INSERT's error is the one worth raising
+            with contextlib.suppress(duckdb.Error):
+                self.con.unregister(name)
 
     def write_video(
         self,
