@@ -297,7 +297,7 @@ _KILLED_WRITE = """
 import os, signal, sys
 from aligner.atomic import atomic_write
 
-data = open(sys.argv[2], "rb").read()
+data = sys.stdin.buffer.read()
 
 def write_then_die(f):
     f.write(data)
@@ -313,12 +313,8 @@ def killed_write(target: Path, data: bytes) -> Path:
     """The temporary file a writer of `target` leaves when it is SIGKILLed after writing all of
     `data` and before the rename (made by a real process killed there, named as it names it)."""
     before = set(temp_files(target.parent)) if target.parent.exists() else set()
-    payload = target.parent.parent / f"{target.name}.payload"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    payload.write_bytes(data)
-    done = subprocess.run([sys.executable, "-c", _KILLED_WRITE, str(target), str(payload)],
+    done = subprocess.run([sys.executable, "-c", _KILLED_WRITE, str(target)], input=data,
                           env=aligner_env(), timeout=60)  # fmt: skip
-    payload.unlink()
     assert done.returncode == -signal.SIGKILL and not target.exists(), done
     (left,) = set(temp_files(target.parent)) - before
     assert left.read_bytes() == data
