@@ -273,8 +273,11 @@ def _subtitle_input(src: VideoSource) -> _SubtitleInput:
 
 def _file_sha256(path: Path) -> str:
     """Hashed a piece at a time: the file is parsed from disk later, never held whole."""
+    digest = hashlib.sha256()  # (hashlib.file_digest is Python 3.11+)
     with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+        while piece := f.read(1 << 20):
+            digest.update(piece)
+    return digest.hexdigest()
 
 
 def input_key(src: VideoSource, subtitle: _SubtitleInput, params: SentencifyParams) -> str:
