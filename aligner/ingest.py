@@ -19,13 +19,14 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 from aligner.corpus import VideoSource, discover, probe_video
 from aligner.errors import AlignerError, InputError
 from aligner.sentencify import SentencifyParams, iter_sentences
-from aligner.subtitles import Cue, cues_from_json, normalize_cues, parse_subtitles
+from aligner.subtitles import Cue, cues_from_json, normalize_cues, read_subtitles
 from aligner.workspace import Workspace
 
 INGEST_VERSION = 2  # bump when parsing changes, so every video is ingested again
@@ -75,7 +76,7 @@ class _Context:
 class _SubtitleInput:
     source: str | None  # vtt | srt | json | caption.json | None
     path: Path | None  # the file the cues come from (caption.json for an entry)
-    data: bytes  # file bytes or the canonical JSON of the caption.json entry; b"" for none
+    digest: str  # sha256 of the file's bytes, of the entry's canonical JSON, or of b"" for none
 
 
 def ingest_dataset(
@@ -169,14 +170,14 @@ def _ingest_changed(
         fields.update(status="no_subtitles", subtitle_path=None, subtitle_source=None)
         ctx.store.write_video(src.video_id, fields)
         return "no_subtitles"
-    # (start, end, text) only, and the cues let go before the insert: the words of 200k cues
-    # and the rows being written are never all held at once
-    sentences = [(s.start, s.end, s.text) for s in iter_sentences(cues, ctx.params)]
-    del cues
-    if not sentences:
+    # sentences stream into the store a batch at a time (`replace_sentences`): the rows of a
+    # 500k-sentence file are never all held as Python objects next to its cues
+    sentences = ((s.start, s.end, s.text) for s in iter_sentences(cues, ctx.params))
+    first = next(sentences, None)
+    if first is None:
         raise InputError(subtitle.path or src.path, "no sentences with text")
     fields.update(status="ok", subtitle_source=source, subtitle_path=_subtitle_rel(ctx, subtitle))
-    ctx.store.write_video(src.video_id, fields, sentences)
+    ctx.store.write_video(src.video_id, fields, chain([first], sentences), ids=False)
     return "ok"
 
 
@@ -195,7 +196,7 @@ def _load_cues(
         return cues, "caption.json"
     if subtitle.source is not None:
         assert subtitle.path is not None
-        cues = parse_subtitles(subtitle.data, subtitle.path, warn=ctx.report, duration=duration)
+        cues = read_subtitles(subtitle.path, warn=ctx.report, duration=duration)
         return cues, subtitle.source
     if not ctx.asr:
         return None, None
@@ -258,15 +259,25 @@ def _report_stored(ctx: _Context, src: VideoSource, row: dict) -> None:
 
 def _subtitle_input(src: VideoSource) -> _SubtitleInput:
     if src.subtitle_path is not None:
+        path = src.subtitle_path
         try:
-            data = src.subtitle_path.read_bytes()
+            digest = _file_sha256(path)
         except OSError as err:
-            raise InputError(src.subtitle_path, f"cannot read ({err.strerror or err})") from None
-        return _SubtitleInput(src.subtitle_path.suffix.lower().lstrip("."), src.subtitle_path, data)
+            raise InputError(path, f"cannot read ({err.strerror or err})") from None
+        return _SubtitleInput(path.suffix.lower().lstrip("."), path, digest)
     if src.caption_entry is not None:
         data = json.dumps(src.caption_entry, sort_keys=True).encode()
-        return _SubtitleInput("caption.json", src.caption_json, data)
-    return _SubtitleInput(None, None, b"")
+        return _SubtitleInput("caption.json", src.caption_json, hashlib.sha256(data).hexdigest())
+    return _SubtitleInput(None, None, hashlib.sha256(b"").hexdigest())
+
+
+def _file_sha256(path: Path) -> str:
+    """Hashed a piece at a time: the file is parsed from disk later, never held whole."""
+    digest = hashlib.sha256()  # (hashlib.file_digest is Python 3.11+)
+    with open(path, "rb") as f:
+        while piece := f.read(1 << 20):
+            digest.update(piece)
+    return digest.hexdigest()
 
 
 def input_key(src: VideoSource, subtitle: _SubtitleInput, params: SentencifyParams) -> str:
@@ -276,7 +287,7 @@ def input_key(src: VideoSource, subtitle: _SubtitleInput, params: SentencifyPara
     parts = {
         "version": INGEST_VERSION,
         "video": [src.rel_path, stat.st_size, stat.st_mtime_ns],
-        "subtitle": [subtitle.source, hashlib.sha256(subtitle.data).hexdigest()],
+        "subtitle": [subtitle.source, subtitle.digest],
         "params": asdict(params),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]

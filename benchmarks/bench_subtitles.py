@@ -12,7 +12,7 @@ the store). For each, in the same run:
                           that process; baseline_rss_mb is the same process after imports;
                           ingest_cpu_s its CPU time, which a busy shared machine inflates less)
 
-    .venv/bin/python benchmarks/bench_subtitles.py [--mb 50]
+    .venv/bin/python benchmarks/bench_subtitles.py [--mb 50] [--files numbered_srt ...]
 
 Prints the figures and writes benchmarks/results/subtitles.json.
 """
@@ -87,6 +87,13 @@ def numbered_srt(path: Path, target_bytes: int, rng: random.Random, *, every: in
 
 def sentence_per_cue_srt(path: Path, target_bytes: int, rng: random.Random) -> float:
     return numbered_srt(path, target_bytes, rng, every=1)
+
+
+MAKERS = {
+    "youtube_rolling": rolling_vtt,
+    "numbered_srt": numbered_srt,
+    "sentence_per_cue_srt": sentence_per_cue_srt,
+}
 
 
 def long_video(path: Path, seconds: float) -> None:
@@ -187,18 +194,22 @@ def bench_file(name: str, root: Path, make, rng: random.Random, target_bytes: in
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=50.0, help="size of each generated file")
+    parser.add_argument(
+        "--files", nargs="+", choices=list(MAKERS), default=list(MAKERS),
+        help="which generated files to measure (default: all three; the JSON then holds only these)",
+    )  # fmt: skip
     parser.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child(*args.child)
         return 0
-    rng = random.Random(0)
     target = int(args.mb * 1e6)
     with tempfile.TemporaryDirectory(prefix="bench_subtitles_") as tmp:
+        # one seeded generator per file: a file is the same whichever others are chosen
         rows = [
-            bench_file("youtube_rolling", Path(tmp), rolling_vtt, rng, target),
-            bench_file("numbered_srt", Path(tmp), numbered_srt, rng, target),
-            bench_file("sentence_per_cue_srt", Path(tmp), sentence_per_cue_srt, rng, target),
+            bench_file(name, Path(tmp), make, random.Random(name), target)
+            for name, make in MAKERS.items()
+            if name in args.files
         ]
     write_results(RESULTS, "subtitles", rows)
     return 0

@@ -278,6 +278,49 @@ def export_complete(path: Path) -> bool:
         return False
 
 
+def text_cache_files(ws_root: Path) -> list[Path]:
+    """The text-embedding cache files (main file and part files) of a workspace."""
+    return sorted((ws_root / "features" / "text").glob("*.npz"))
+
+
+def features_with_chunks(dataset: Path, save_every: int) -> list[str]:
+    """`aligner features DATASET` with the text cache saved every `save_every` sentences (the
+    real 4,096 would need a folder that takes minutes to encode)."""
+    code = ("import sys; from aligner.features import text;"
+            "text.TEXT_SAVE_EVERY = int(sys.argv[3]); from aligner.cli import main;"
+            "raise SystemExit(main(sys.argv[1:3]))")  # fmt: skip
+    return [sys.executable, "-c", code, "features", str(dataset), str(save_every)]
+
+
+# a process that dies by SIGKILL between writing its temporary file and renaming it
+_KILLED_WRITE = """
+import os, signal, sys
+from aligner.atomic import atomic_write
+
+data = sys.stdin.buffer.read()
+
+def write_then_die(f):
+    f.write(data)
+    f.flush()
+    os.fsync(f.fileno())
+    os.kill(os.getpid(), signal.SIGKILL)
+
+atomic_write(sys.argv[1], write_then_die)
+"""
+
+
+def killed_write(target: Path, data: bytes) -> Path:
+    """The temporary file a writer of `target` leaves when it is SIGKILLed after writing all of
+    `data` and before the rename (made by a real process killed there, named as it names it)."""
+    before = set(temp_files(target.parent)) if target.parent.exists() else set()
+    done = subprocess.run([sys.executable, "-c", _KILLED_WRITE, str(target)], input=data,
+                          env=aligner_env(), timeout=60)  # fmt: skip
+    assert done.returncode == -signal.SIGKILL and not target.exists(), done
+    (left,) = set(temp_files(target.parent)) - before
+    assert left.read_bytes() == data
+    return left
+
+
 def temp_files(root: Path) -> list[Path]:
     """Temporary files of atomic writes (a SIGKILL between write and rename leaves one)."""
     return [p for p in root.rglob(".*.tmp") if p.is_file()]

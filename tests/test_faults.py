@@ -22,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import missing
@@ -33,14 +34,19 @@ from tests.faults import (
     command,
     descendants,
     export_complete,
+    features_with_chunks,
     kill_after,
     kill_in_auto_stage,
+    killed_write,
     rows,
     same_rows,
     small_dataset,
     temp_files,
+    text_cache_files,
+    torn_files,
     wait_gone,
 )
+from tests.media import ffmpeg_video
 
 RUN_TIMEOUT_S = 300
 KILL_SPAN_S = 1.5  # kill at a random moment this far into a stage (or earlier, if it ends)
@@ -301,6 +307,148 @@ def test_features_finished_before_a_kill_are_reused(sample_dataset):
         r"features: (\d+) videos .*: (\d+) computed, (\d+) cached", summary).groups())  # fmt: skip
     assert 2 <= done_before < videos, (done_before, summary)  # killed in the middle
     assert (computed, cached) == (videos - done_before, done_before), summary
+
+
+def test_sweep_removes_only_temp_files_of_dead_writers(tmp_path):
+    """A write in progress in a live process keeps its temporary file; names aligner does not
+    write are never touched, even when they look alike."""
+    from aligner.atomic import sweep_stale_temps
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        names = {
+            "dead": f".v1.npy.k3j2h1g0.aligner-{gone.pid}.tmp",
+            "live": f".v1.npy.a8b7c6d5.aligner-{live.pid}.tmp",
+            "mine": f".v2.npy.q1w2e3r4.aligner-{os.getpid()}.tmp",
+            "user": ".notes.tmp",
+            "no dot": f"v1.npy.k3j2h1g0.aligner-{gone.pid}.tmp",
+            "other end": f".v1.npy.k3j2h1g0.aligner-{gone.pid}.tmp.bak",
+        }
+        for name in names.values():
+            (tmp_path / name).write_bytes(b"x")
+        assert sweep_stale_temps(tmp_path) == [tmp_path / names["dead"]]
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+            n for k, n in names.items() if k != "dead"
+        )
+    finally:
+        live.kill()
+        live.wait()
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
+@pytest.mark.slow
+def test_temp_files_left_by_killed_writes_are_swept_and_never_read(tmp_path):
+    """A SIGKILL between write and rename leaves `.NAME.*.tmp` beside the feature cache, the
+    text cache, a checkpoint and an export; each holds data that would be wrong if read. The
+    next run removes them and ends with the rows and export of a clean run."""
+    from aligner.features.cache import FeatureCache, safe_name
+    from aligner.features.text import get_text_encoder
+    from aligner.features.visual import get_visual_backbone
+
+    clean, faulty = small_dataset(tmp_path / "clean"), small_dataset(tmp_path / "faulty")
+    assert _run(command("auto-align", clean)).returncode == 0
+    ws_root, video_id = faulty / ".aligner", "B4_JtYo84dd"
+    visual = FeatureCache(ws_root / "features", get_visual_backbone("builtin").key)
+    text_npz = ws_root / "features" / "text" / f"{safe_name(get_text_encoder().key)}.npz"
+    bogus = np.full((3, 4), 999.0, np.float32)
+    left = [
+        killed_write(visual.paths(video_id)[0], _npy_bytes(bogus)),
+        killed_write(text_npz, _npy_bytes(bogus)),
+        killed_write(ws_root / "checkpoints" / "tan.pt", b"not a checkpoint"),
+        killed_write(tmp_path / "exports" / "out.jsonl", b'{"video_id": "bogus"}\n'),
+    ]
+    done = _run(command("auto-align", faulty))
+    assert done.returncode == 0, done.stderr
+    out, ref_out = tmp_path / "exports" / "out.jsonl", tmp_path / "ref.jsonl"
+    for dataset, path in ((faulty, out), (clean, ref_out)):
+        assert (
+            _run(command("export", dataset, "--format", "jsonl", "--out", str(path))).returncode
+            == 0
+        )
+    assert not [p for p in left if p.exists()], left
+    assert not temp_files(ws_root) and not temp_files(out.parent)
+    assert not same_rows(
+        rows(ws_root / "aligner.duckdb"), rows(clean / ".aligner" / "aligner.duckdb")
+    )
+    assert _records(out) == _records(ref_out)
+    reference = FeatureCache(clean / ".aligner" / "features", visual.key).load(video_id)
+    assert np.allclose(visual.load(video_id), reference)
+
+
+CHUNK = 64  # sentences per text-cache save in the kill test (in use: 4,096)
+MANY_SENTENCES = 20 * CHUNK
+
+
+def _many_sentences_dataset(root: Path) -> Path:
+    """One 13 s video whose SRT has `MANY_SENTENCES` distinct one-cue sentences (100 ms each)."""
+    ffmpeg_video(root / "videos" / "talk.mp4", MANY_SENTENCES / 10 + 1, "64x48")
+    stamp = lambda ms: f"00:{ms // 60000:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"  # noqa: E731
+    cues = [f"{i + 1}\n{stamp(i * 100)} --> {stamp(i * 100 + 90)}\nStep {i} of the recipe is"
+            f" number {i * 7 % 1000}.\n" for i in range(MANY_SENTENCES)]  # fmt: skip
+    (root / "subtitles").mkdir()
+    (root / "subtitles" / "talk.srt").write_text("\n".join(cues))
+    assert _run(command("ingest", root)).returncode == 0
+    return root
+
+
+def _encoded(stdout: str) -> tuple[int, int]:
+    """(sentences, encoded now) from the summary line of `aligner features`."""
+    found = re.search(r"(\d+) sentences with \S+: (\d+) encoded", stdout)
+    assert found, stdout
+    return int(found[1]), int(found[2])
+
+
+def _text_vectors(ws_root: Path) -> dict[str, np.ndarray]:
+    from aligner.features.text import TextCache
+
+    (main,) = [p for p in text_cache_files(ws_root) if ".part" not in p.name]
+    cache = TextCache(main)
+    return {key: cache.vectors[i] for key, i in cache.index.items()}
+
+
+@pytest.mark.slow
+def test_text_chunks_finished_before_a_kill_are_reused(tmp_path):
+    """SIGKILL of `aligner features` while its encoder child is part-way through the text
+    cache: every file left reads whole, the re-run encodes only the sentences the finished
+    chunks lack, and the cache ends with the clean run's vectors."""
+    clean = _many_sentences_dataset(tmp_path / "clean")
+    done = _run(features_with_chunks(clean, CHUNK))
+    assert done.returncode == 0, done.stderr
+    assert _encoded(done.stdout) == (MANY_SENTENCES, MANY_SENTENCES)
+
+    faulty = _many_sentences_dataset(tmp_path / "faulty")
+    ws_root = faulty / ".aligner"
+    proc = Proc(features_with_chunks(faulty, CHUNK))
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while len(text_cache_files(ws_root)) < 2 and proc.popen.poll() is None:
+        assert time.monotonic() < deadline, proc.lines[-5:]
+        time.sleep(0.01)
+    kill = kill_after(proc, 0.0)
+    assert kill.killed and kill.children >= 1 and kill.orphans == 0, kill
+    assert not torn_files(ws_root), torn_files(ws_root)
+    kept = sum(len(np.load(p)["keys"]) for p in text_cache_files(ws_root))
+    assert kept % CHUNK == 0 and CHUNK <= kept < MANY_SENTENCES, kept  # whole chunks only
+
+    again = _run(features_with_chunks(faulty, CHUNK))
+    assert again.returncode == 0, again.stderr
+    assert _encoded(again.stdout) == (MANY_SENTENCES, MANY_SENTENCES - kept)
+    assert [p.name for p in text_cache_files(ws_root)] == [
+        p.name for p in text_cache_files(clean / ".aligner")
+    ]  # the parts folded into the one file
+    assert not temp_files(ws_root / "features" / "text")  # a kill mid-save leaves one: swept
+    resumed, reference = _text_vectors(ws_root), _text_vectors(clean / ".aligner")
+    assert resumed.keys() == reference.keys() and len(resumed) == MANY_SENTENCES
+    # same chunks, same batches: equal up to float rounding (no claim on the kernels' bits)
+    assert all(np.allclose(resumed[k], reference[k], atol=1e-6) for k in reference)
 
 
 def test_a_loss_that_becomes_nan_stops_training_with_one_clear_line():

@@ -71,3 +71,30 @@ def test_text_cache_notices_writes_by_another_process(ws, monkeypatch):
     atomic_write(path, lambda f: np.savez(f, keys=keys, vectors=vectors))  # "another process"
     monkeypatch.setattr(TextEncoder, "encode", lambda self, texts: pytest.fail("re-encoded"))
     assert np.allclose(load_text_features(ws, ["fold gently"]), marker)
+
+
+def test_text_cache_parts_survive_a_kill_and_fold_into_one_file(tmp_path):
+    """Parts a killed run left are read; `save` folds them into the main file; a part that
+    came back beside it (a kill between the fold and the removal) adds no duplicate row; an
+    unreadable part is skipped (its sentences are simply encoded again)."""
+    from aligner.atomic import atomic_write
+    from aligner.features.text import TextCache
+
+    path = tmp_path / "enc.npz"
+    v = np.eye(4, dtype=np.float32)
+    run = TextCache(path)
+    run.save_part(["a", "b"], v[:2])
+    run.save_part(["c"], v[2:3])  # ... and the run is killed here: no fold
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "enc.part000001.npz", "enc.part000002.npz"]  # fmt: skip
+    resumed = TextCache(path)
+    assert resumed.keys == ["a", "b", "c"] and np.array_equal(resumed.vectors, v[:3])
+    resumed.save()
+    assert [p.name for p in tmp_path.iterdir()] == ["enc.npz"]
+
+    stale = tmp_path / "enc.part000001.npz"
+    atomic_write(stale, lambda f: np.savez(f, keys=np.array(["c", "d"]), vectors=v[[0, 3]]))
+    (tmp_path / "enc.part000002.npz").write_bytes(b"PK\x03\x04 torn")
+    again = TextCache(path)
+    assert again.keys == ["a", "b", "c", "d"]
+    assert np.array_equal(again.vectors, v)  # 'c' keeps the main file's vector

@@ -80,6 +80,32 @@ def test_replace_sentences_keeps_ids_of_unchanged_sentences(store):
     assert store.sentence_count(["v"]) == 3 and store.sentence_count(["other"]) == 0
 
 
+def test_sentences_stream_in_batches_within_one_transaction(store, monkeypatch):
+    """A generator of sentences goes in a batch at a time (3 rows here, 50k in use): ids and
+    order hold across batches, kept ids survive, and a failure in a later batch (after earlier
+    batches were inserted) leaves the video exactly as it was."""
+    from aligner.store import catalog
+
+    monkeypatch.setattr(catalog, "INSERT_BATCH_ROWS", 3)
+    texts = [f"sentence {i}" for i in range(8)]
+    ids = store.write_video("v", VIDEO, ((i, i + 1.0, t) for i, t in enumerate(texts)))
+    assert len(set(ids)) == 8 and store.sentence_ids("v") == ids
+    assert [(r.idx, r.start, r.text) for r in store.sentences("v")] == [
+        (i, float(i), t) for i, t in enumerate(texts)
+    ]
+
+    def edited_then_broken():
+        yield from ((i, i + 2.0, t) for i, t in enumerate(reversed(texts)))  # 8 rows: 3 batches
+        raise OSError("disk went away")
+
+    before = store.sentences("v")
+    with pytest.raises(OSError, match="disk went away"):
+        store.write_video("v", {**VIDEO, "error": "x"}, edited_then_broken())
+    assert store.sentences("v") == before and store.video("v")["error"] is None
+    assert store.write_video("v", VIDEO, [(0.0, 1.0, texts[5])], ids=False) == []
+    assert store.sentence_ids("v") == [ids[5]]  # reused across the batches of the old rows
+
+
 def test_unknown_video_columns_are_refused(store):
     with pytest.raises(ValueError, match="unknown videos columns"):
         store.upsert_video("v", **VIDEO, **{"status; DROP TABLE videos": 1})

@@ -449,3 +449,58 @@ def test_word_times_survive_cleaning_of_whisper_style_cues():
     assert cue.text == "now stir it." and [(w.start, w.text) for w in cue.words] == [
         (1.0, "now"), (1.4, "stir"), (1.9, "it."),
     ]  # fmt: skip
+
+
+# -- files bigger than one decoding chunk: read from disk a piece at a time ---------------------
+def _long_srt(n: int, line: str) -> str:
+    """`n` one-second cues of `line`."""
+    stamp = "{:02d}:{:02d}:{:02d},{:03d}".format
+    return "".join(
+        f"{i + 1}\n{stamp(i // 3600, i // 60 % 60, i % 60, 0)} -->"
+        f" {stamp(i // 3600, i // 60 % 60, i % 60, 900)}\n{line}\n\n"
+        for i in range(n)
+    )
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-16"])
+def test_utf16_srt_past_the_first_chunk(tmp_path, encoding):
+    """BOM-less UTF-16 and UTF-16 with BOM, several decode chunks long: the streamed read
+    gives every cue, the same as parsing the bytes in memory."""
+    from aligner.subtitles import parse_subtitles
+    from aligner.subtitles.text import CHECK_CHUNK
+
+    line = "naïve café ☕ " * 20
+    data = _long_srt(4000, line).encode(encoding)
+    assert len(data) > 2 * CHECK_CHUNK
+    warnings: list[str] = []
+    cues = read_subtitles(write(tmp_path, "long.srt", data), warn=warnings.append)
+    assert len(cues) == 4000 and set(texts(cues)) == {line.strip()}
+    assert cues == parse_subtitles(data, "long.srt") and warnings == []
+
+
+def test_utf8_character_across_a_chunk_boundary_is_not_a_decoding_error(tmp_path):
+    from aligner.subtitles.text import CHECK_CHUNK
+
+    head = "WEBVTT\n\n00:01.000 --> 00:02.000\n"
+    pad = "x" * (CHECK_CHUNK - len(head) - 1)  # '€' (3 bytes) starts 1 byte before the boundary
+    vtt = f"{head}{pad}€ and more\n"
+    assert vtt.encode()[CHECK_CHUNK - 1 : CHECK_CHUNK + 2] == "€".encode()
+    warnings: list[str] = []
+    cues = read_subtitles(write(tmp_path, "edge.vtt", vtt), warn=warnings.append)
+    assert texts(cues) == [f"{pad}€ and more"] and warnings == []
+
+
+def test_stray_byte_past_the_first_chunk_names_its_offset(tmp_path):
+    """One cp1252 byte 2 MB into a UTF-8 file: the whole file is decoded as cp1252 (not
+    only what follows the byte) and the warning gives the byte's offset in the file."""
+    from aligner.subtitles.text import CHECK_CHUNK
+
+    good = _long_srt(4000, "plain words here " * 30).encode()
+    bad = b"1\n00:00:00,000 --> 00:00:00,500\ncaf\xe9\n\n"
+    data = good + bad
+    offset = len(good) + bad.index(b"\xe9")
+    assert offset > 2 * CHECK_CHUNK
+    warnings: list[str] = []
+    cues = read_subtitles(write(tmp_path, "late.srt", data), warn=warnings.append)
+    assert warnings == [f"{tmp_path / 'late.srt'}: not UTF-8 (byte {offset}); decoded as cp1252"]
+    assert "café" in texts(cues) and len(cues) == 4001

@@ -20,6 +20,7 @@ from aligner.features.cache import FeatureCache
 from aligner.features.text import (
     DEFAULT_TEXT,
     encode_cached,
+    encode_missing,
     get_text_encoder,
     open_text_cache,
     text_key,
@@ -32,9 +33,6 @@ FEATURES_DIR = "features"  # ws.root/features/: the feature cache
 TEXT_DIR = "text"  # ws.root/features/text/<encoder key>.npz
 POOL_MIN_SECONDS = 120.0  # less video than this to compute: not worth starting processes
 MAX_WORKERS = 4  # decoding processes by default
-# sentences encoded between two saves of the text cache: a killed run keeps every finished chunk
-# (one save rewrites the whole cache file, so a larger chunk writes less in total)
-TEXT_SAVE_EVERY = 4096
 
 
 @dataclass
@@ -144,9 +142,7 @@ def compute_features(
         if job is not None:
             summary.encoded = job.result()
         else:  # saved in chunks: a kill keeps the sentences encoded so far
-            for start in range(0, len(unique), TEXT_SAVE_EVERY):
-                chunk = unique[start : start + TEXT_SAVE_EVERY]
-                summary.encoded += encode_cached(encoder, chunk, folder)[1]
+            summary.encoded = encode_missing(encoder, unique, folder)
     finally:
         if job is not None:
             job.stop()

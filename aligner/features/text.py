@@ -7,12 +7,16 @@ text-tower embedding, so text and image land in the same space; any other model 
 over the attention mask. Vectors are L2-normalised.
 
 Cache: one `.npz` per encoder key under `ws.root/features/text/`, holding `keys` (sha1 of each
-sentence text) and `vectors` (N, D) float32, rewritten atomically when sentences are added.
+sentence text) and `vectors` (N, D) float32, rewritten atomically when sentences are added; a
+long encoding saves each chunk of `TEXT_SAVE_EVERY` sentences as a part file beside it first
+(`TextCache`), so a killed run loses at most the chunk in progress.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
+import zipfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,6 +30,9 @@ from aligner.features.visual import _model_identity, cannot_load, l2_normalise
 DEFAULT_TEXT = "minilm"
 TEXT_BATCH = 64  # sentences per forward pass
 MAX_TOKENS = 128  # longer sentences are truncated (ASR sentences are far shorter)
+# sentences encoded between two saves of the cache: a killed run keeps every finished chunk
+# (one save rewrites the whole cache file, so a larger chunk writes less in total)
+TEXT_SAVE_EVERY = 4096
 
 
 def _resolve(name: str) -> str:
@@ -113,43 +120,102 @@ def text_key(text: str) -> str:
 
 
 class TextCache:
-    """sha1(text) -> vector for one encoder, stored in one `.npz` file."""
+    """sha1(text) -> vector for one encoder: `<key>.npz`, plus `<key>.part<N>.npz` files, each
+    one chunk of sentences encoded since. Parts keep a long encoding's progress without
+    rewriting the whole file per chunk (that was quadratic in the number of sentences); a
+    killed run leaves them, they are read with the main file, and `save` folds them into it."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self.keys: list[str] = []
-        self.vectors = np.zeros((0, 0), np.float32)
-        if self.path.exists():
-            try:
-                with np.load(self.path, allow_pickle=False) as data:
-                    self.keys, self.vectors = [str(k) for k in data["keys"]], data["vectors"]
-            except (OSError, ValueError, KeyError):
-                pass  # unreadable cache: recompute everything
-        self.index = {k: i for i, k in enumerate(self.keys)}
+        self.index: dict[str, int] = {}
+        self._blocks: list[np.ndarray] = []  # vectors, concatenated when read
+        self._parts: list[Path] = []  # part files whose rows this object holds
+        for file in [self.path, *self.part_paths()]:
+            if self._read(file) and file != self.path:
+                self._parts.append(file)
+
+    @property
+    def vectors(self) -> np.ndarray:
+        if not self._blocks:
+            return np.zeros((0, 0), np.float32)
+        if len(self._blocks) > 1:
+            self._blocks = [np.concatenate(self._blocks)]
+        return self._blocks[0]
+
+    def part_paths(self) -> list[Path]:
+        """The part files beside the main file, oldest first."""
+        found = self.path.parent.glob(f"{self.path.stem}.part*.npz")
+        return sorted((p for p in found if _PART.search(p.name)), key=_part_number)
+
+    def _read(self, file: Path) -> bool:
+        """Add the rows of `file` not held yet; False when it is missing or unreadable (its
+        sentences are then encoded again)."""
+        try:
+            with np.load(file, allow_pickle=False) as data:
+                keys, vectors = [str(k) for k in data["keys"]], data["vectors"]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return False
+        width = self.vectors.shape[1] if self.keys else None
+        if vectors.ndim != 2 or len(vectors) != len(keys) or width not in (None, vectors.shape[1]):
+            return False
+        new = [i for i, k in enumerate(keys) if k not in self.index]
+        if new:
+            self.add([keys[i] for i in new], vectors[new] if len(new) < len(keys) else vectors)
+        return True
 
     def add(self, keys: list[str], vectors: np.ndarray) -> None:
         start = len(self.keys)
         self.keys.extend(keys)
-        self.vectors = vectors if start == 0 else np.concatenate([self.vectors, vectors])
+        self._blocks.append(vectors)
         self.index.update({k: start + i for i, k in enumerate(keys)})
 
+    def save_part(self, keys: list[str], vectors: np.ndarray) -> None:
+        """Add rows and write them as the next part file (only them: cost ~ the chunk)."""
+        self.add(keys, vectors)
+        number = max((_part_number(p) for p in self.part_paths()), default=0) + 1
+        part = self.path.with_name(f"{self.path.stem}.part{number:06d}.npz")
+        key_array = np.array(keys, dtype="U40")
+        atomic_write(part, lambda f: np.savez(f, keys=key_array, vectors=vectors))
+        self._parts.append(part)
+        _OPEN[self.path] = (_stamp(self.path), self)
+
     def save(self) -> None:
+        """Everything into the main file, then the part files it now holds are removed."""
         keys = np.array(self.keys, dtype="U40")
-        atomic_write(self.path, lambda f: np.savez(f, keys=keys, vectors=self.vectors))
-        _OPEN[self.path] = (file_stamp(self.path), self)
+        vectors = self.vectors
+        atomic_write(self.path, lambda f: np.savez(f, keys=keys, vectors=vectors))
+        for part in self._parts:
+            part.unlink(missing_ok=True)
+        self._parts = []
+        _OPEN[self.path] = (_stamp(self.path), self)
+
+
+_PART = re.compile(r"\.part(\d+)\.npz$")
+
+
+def _part_number(path: Path) -> int:
+    match = _PART.search(path.name)
+    return int(match.group(1)) if match else 0
+
+
+def _stamp(path: Path) -> tuple:
+    """What tells whether a cache changed on disk: the main file's and every part's stamp."""
+    parts = sorted(path.parent.glob(f"{path.stem}.part*.npz"))
+    return (file_stamp(path), tuple((p.name, file_stamp(p)) for p in parts))
 
 
 # caches already read by this process, by path: training asks for each video's sentences in
 # turn, and re-reading the whole file every time would cost O(all sentences) per video
-_OPEN: dict[Path, tuple[dict | None, TextCache]] = {}
+_OPEN: dict[Path, tuple[tuple, TextCache]] = {}
 
 
 def open_text_cache(folder: Path, key: str) -> TextCache:
-    """The cache of encoder `key` in `folder`, re-read only when the file changed on disk."""
+    """The cache of encoder `key` in `folder`, re-read only when its files changed on disk."""
     path = Path(folder) / f"{safe_name(key)}.npz"
-    stamp = file_stamp(path)
+    stamp = _stamp(path)
     held = _OPEN.get(path)
-    if held is not None and stamp is not None and held[0] == stamp:
+    if held is not None and stamp != (None, ()) and held[0] == stamp:
         return held[1]
     cache = TextCache(path)
     _OPEN[path] = (stamp, cache)
@@ -167,3 +233,19 @@ def encode_cached(encoder: TextEncoder, texts: list[str], folder: Path) -> tuple
         cache.add(list(missing), encoder.encode(list(missing.values())))
         cache.save()
     return cache.vectors[[cache.index[k] for k in keys]].astype(np.float32), len(missing)
+
+
+def encode_missing(encoder: TextEncoder, texts: list[str], folder: Path, *,
+                   save_every: int | None = None) -> int:  # fmt: skip
+    """Encode the texts the cache lacks, saving the cache after every `save_every` of them
+    (default `TEXT_SAVE_EVERY`), so a killed run keeps every chunk it finished and the next
+    run starts where it stopped; returns how many were encoded now."""
+    every = save_every or TEXT_SAVE_EVERY
+    cache = open_text_cache(folder, encoder.key)
+    missing = [t for t in dict.fromkeys(texts) if text_key(t) not in cache.index]
+    for start in range(0, len(missing), every):
+        chunk = missing[start : start + every]
+        cache.save_part([text_key(t) for t in chunk], encoder.encode(chunk))
+    if cache.part_paths():
+        cache.save()  # one file again: the next process reads one array, not many
+    return len(missing)

@@ -43,9 +43,12 @@ def check_available(name: str) -> None:
 
 
 class TextJob:
-    """`encode_cached(get_text_encoder(name), texts, folder)` running in a child process."""
+    """`encode_missing(get_text_encoder(name), texts, folder)` running in a child process
+    (saving the cache every `TEXT_SAVE_EVERY` sentences, as this process would)."""
 
     def __init__(self, name: str, texts: list[str], folder: Path):
+        from aligner.features import text
+
         self.name = name
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "aligner.features.text_job", str(os.getpid())],
@@ -53,8 +56,9 @@ class TextJob:
         )  # fmt: skip
         # the texts go through a pipe; the child reads them all before doing anything
         assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps({"name": name, "texts": texts,
-                                          "folder": str(folder)}).encode())  # fmt: skip
+        job = {"name": name, "texts": texts, "folder": str(folder),
+               "save_every": text.TEXT_SAVE_EVERY}  # fmt: skip
+        self.proc.stdin.write(json.dumps(job).encode())
         self.proc.stdin.close()
         self.proc.stdin = None  # closed: `communicate` must not flush it again
 
@@ -86,14 +90,16 @@ def main() -> None:
     die_with_parent(int(sys.argv[1]) if len(sys.argv) > 1 else os.getppid())
     import torch
 
-    from aligner.features.text import encode_cached, get_text_encoder
+    from aligner.features.text import encode_missing, get_text_encoder
 
     # one thread: the parent's video pass holds the other core, and two torch threads on one
     # free core spin-wait on each other (see aligner.pipeline.TORCH_THREADS)
     torch.set_num_threads(1)
     job = json.loads(sys.stdin.buffer.read())
     try:
-        encoded = encode_cached(get_text_encoder(job["name"]), job["texts"], Path(job["folder"]))[1]
+        encoder = get_text_encoder(job["name"])
+        encoded = encode_missing(encoder, job["texts"], Path(job["folder"]),
+                                 save_every=job.get("save_every"))  # fmt: skip
     except AlignerError as err:
         print(f"AlignerError: {err}", file=sys.stderr)
         sys.exit(1)

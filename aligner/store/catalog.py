@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
+import duckdb
+
 INSERT_BATCH_ROWS = 50_000  # sentences per INSERT statement
+NEW_ID = -1  # in a batch's sentence_id column: take the next id from the sequence (ids are > 0)
 
 
 @dataclass(frozen=True)
@@ -56,71 +61,93 @@ class CatalogQueries:
         return [SentenceRow(*row) for row in rows]
 
     def replace_sentences(
-        self, video_id: str, sentences: Sequence[tuple[float, float, str]]
+        self, video_id: str, sentences: Iterable[tuple[float, float, str]]
     ) -> list[int]:
-        """Store a video's sentences `(start, end, text)`, replacing the previous ones.
+        """Store a video's sentences `(start, end, text)`, replacing the previous ones; returns
+        their ids in order.
 
         A sentence whose text (and position among equal texts) was already stored keeps its
         `sentence_id`, so labels and predictions attached to it survive a re-ingest of an edited
-        subtitle file. Runs inside the caller's transaction if there is one.
+        subtitle file. Runs inside the caller's transaction if there is one. `sentences` may be
+        a generator: it is consumed `INSERT_BATCH_ROWS` at a time.
         """
+        self._store_sentences(video_id, sentences)
+        return self.sentence_ids(video_id)
+
+    def sentence_ids(self, video_id: str) -> list[int]:
+        """The ids of a video's sentences, in order."""
+        rows = self.query(
+            "SELECT sentence_id FROM sentences WHERE video_id = ? ORDER BY idx", [video_id]
+        )
+        return [int(r[0]) for r in rows]
+
+    def _store_sentences(self, video_id: str, sentences: Iterable[tuple[float, float, str]]) -> int:
+        """`replace_sentences` without reading the ids back; returns how many were stored."""
         old = self.query(
             "SELECT sentence_id, text FROM sentences WHERE video_id = ? ORDER BY idx", [video_id]
         )
         reusable: dict[str, list[int]] = {}
         for sentence_id, text in old:
             reusable.setdefault(text, []).append(sentence_id)
+        del old
         self.con.execute("DELETE FROM sentences WHERE video_id = ?", [video_id])
-        kept = []
-        for _start, _end, text in sentences:
-            ids_for_text = reusable.get(text)
-            kept.append(ids_for_text.pop(0) if ids_for_text else None)
-        self._insert_sentences(video_id, sentences, kept)
-        rows = self.query(
-            "SELECT sentence_id FROM sentences WHERE video_id = ? ORDER BY idx", [video_id]
-        )
-        return [int(r[0]) for r in rows]
+        stored = 0
+        rows = iter(sentences)
+        while batch := list(islice(rows, INSERT_BATCH_ROWS)):
+            kept = []
+            for _start, _end, text in batch:
+                ids_for_text = reusable.get(text)
+                kept.append(ids_for_text.pop(0) if ids_for_text else NEW_ID)
+            self._insert_batch(video_id, batch, kept, first_idx=stored)
+            stored += len(batch)
+        return stored
 
-    def _insert_sentences(self, video_id: str, sentences, kept_ids: list[int | None]) -> None:
-        """A few INSERTs for all of a video's sentences (a 50 MB subtitle file has ~500k: one
-        statement per row took minutes); a kept id is reused, the others come from the
-        sequence. Batches keep the Arrow copy of the rows small."""
-        import pyarrow as pa
+    def _insert_batch(self, video_id: str, batch: list, kept_ids: list[int], first_idx: int):
+        """One INSERT for up to `INSERT_BATCH_ROWS` sentences (one statement per row took
+        minutes for a 50 MB subtitle file's ~500k); a kept id is reused, `NEW_ID` takes the next
+        from the sequence. Columns go in as numpy arrays: DuckDB scans them in place, and it
+        spares pyarrow's first-use cost (~50 MB resident for the rest of the process)."""
+        import numpy as np
 
-        for lo in range(0, len(sentences), INSERT_BATCH_ROWS):
-            batch = sentences[lo : lo + INSERT_BATCH_ROWS]
-            table = pa.table({
-                "sentence_id": pa.array(kept_ids[lo : lo + len(batch)], pa.int64()),
-                "idx": pa.array(range(lo, lo + len(batch)), pa.int32()),
-                "start": pa.array([float(s[0]) for s in batch], pa.float64()),
-                "end": pa.array([float(s[1]) for s in batch], pa.float64()),
-                "text": pa.array([s[2] for s in batch], pa.string()),
-            })  # fmt: skip
-            name = f"_new_sentences_{id(table):x}"  # unique: cursors of one connection share views
-            self.con.register(name, table)
-            try:
-                self.con.execute(
-                    'INSERT INTO sentences (sentence_id, video_id, idx, start, "end", text)'
-                    " SELECT CASE WHEN sentence_id IS NULL THEN nextval('sentence_id_seq')"
-                    f' ELSE sentence_id END, ?, idx, start, "end", text FROM {name}',
-                    [video_id],
-                )
-            finally:
+        columns = {
+            "sentence_id": np.array(kept_ids, np.int64),
+            "idx": np.arange(first_idx, first_idx + len(batch), dtype=np.int32),
+            "start": np.array([float(s[0]) for s in batch], np.float64),
+            "end": np.array([float(s[1]) for s in batch], np.float64),
+            "text": np.array([s[2] for s in batch], object),
+        }
+        name = f"_new_sentences_{id(columns):x}"  # unique: cursors of one connection share views
+        self.con.register(name, columns)
+        try:
+            self.con.execute(
+                'INSERT INTO sentences (sentence_id, video_id, idx, start, "end", text)'
+                f" SELECT CASE WHEN sentence_id = {NEW_ID} THEN nextval('sentence_id_seq')"
+                f' ELSE sentence_id END, ?, idx, start, "end", text FROM {name}',
+                [video_id],
+            )
+        finally:
+            # after a failed INSERT the transaction is aborted and unregistering fails too; the
+            # rollback drops the view, and the INSERT's error is the one worth raising
+            with contextlib.suppress(duckdb.Error):
                 self.con.unregister(name)
 
     def write_video(
         self,
         video_id: str,
         fields: dict[str, Any],
-        sentences: Sequence[tuple[float, float, str]] | None = None,
+        sentences: Iterable[tuple[float, float, str]] | None = None,
+        *,
+        ids: bool = True,
     ) -> list[int]:
         """Upsert a video row and (when `sentences` is given) replace its sentences, in one
-        transaction: a failure leaves the video exactly as it was. Returns the sentence ids."""
+        transaction: a failure leaves the video exactly as it was. Returns the sentence ids
+        (`ids=False`: [], for ingest: half a million ids are ~40 MB of Python ints)."""
         with self.transaction():
             self.upsert_video(video_id, **fields)
             if sentences is None:
                 return []
-            return self.replace_sentences(video_id, sentences)
+            self._store_sentences(video_id, sentences)
+            return self.sentence_ids(video_id) if ids else []
 
     def sentence_count(self, video_ids: Sequence[str] | None = None) -> int:
         """Number of stored sentences (of these videos when given)."""

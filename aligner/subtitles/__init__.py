@@ -26,7 +26,7 @@ from aligner.subtitles.cues import Cue, Word, clamp_to_duration, normalize_cues
 from aligner.subtitles.cues import _log_warning as _default_warn
 from aligner.subtitles.howto import cues_from_json
 from aligner.subtitles.srt import read_srt
-from aligner.subtitles.text import Warn, decode_text, iter_lines
+from aligner.subtitles.text import Source, Warn, decode_text, is_blank, iter_lines
 from aligner.subtitles.vtt import read_vtt
 from aligner.subtitles.writers import format_timestamp, srt_text, vtt_text, write_srt, write_vtt
 
@@ -47,32 +47,35 @@ def read_subtitles(
     Problems the reader repairs (encoding, reversed or negative times, unreadable cue blocks)
     are reported through `warn` as one line naming the file; a file that cannot be read at
     all raises `InputError`. `duration`: the video's length in seconds, cues are kept inside it.
+    WebVTT and SRT stream from the file: a 50 MB file is never held in memory whole.
     """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        return _parse(path, path, warn=warn, duration=duration)
     except OSError as err:
         raise InputError(path, f"cannot read ({err.strerror or err})") from None
-    return parse_subtitles(data, path, warn=warn, duration=duration)
 
 
 def parse_subtitles(
     data: bytes, path: str | Path, *, warn: Warn | None = None, duration: float | None = None
 ) -> list[Cue]:
     """`read_subtitles` on bytes already read; `path` picks the format and names the file."""
-    path = Path(path)
+    return _parse(data, Path(path), warn=warn, duration=duration)
+
+
+def _parse(source: Source, path: Path, *, warn: Warn | None, duration: float | None) -> list[Cue]:
     warn = warn or _default_warn
     suffix = path.suffix.lower()
     if suffix not in SUBTITLE_EXTENSIONS:
         raise InputError(path, f"unknown subtitle format {suffix!r} (expected .vtt, .srt, .json)")
-    if not data.strip():
+    if is_blank(source):
         raise InputError(path, "empty subtitle file")
     if suffix == ".json":
-        cues = cues_from_json(_load_json(decode_text(data, path, warn=warn), path), path)
+        cues = cues_from_json(_load_json(decode_text(source, path, warn=warn), path), path)
     else:
         stats = BlockStats()
         reader = read_srt if suffix == ".srt" else read_vtt
-        cues = reader(iter_lines(data, path, warn=warn), path, stats)
+        cues = reader(iter_lines(source, path, warn=warn), path, stats)
         if stats.bad_timings:
             warn(f"{path}: skipped {stats.bad_timings} cue block(s) with unreadable timings")
     cues = normalize_cues(cues, path, warn=warn, duration=duration)

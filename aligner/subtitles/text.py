@@ -18,7 +18,7 @@ import codecs
 import html
 import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 Warn = Callable[[str], None]
@@ -113,52 +113,87 @@ def has_words(text: str) -> bool:
 
 
 # -- decoding ----------------------------------------------------------------------------------
-def detect_encoding(data: bytes, path: str | Path, *, warn: Warn) -> tuple[str, int]:
+# A subtitle file is decoded from its bytes in memory or straight from its path, a chunk at a
+# time: a 50 MB file is never held whole (nor twice, as bytes and as text).
+Source = bytes | Path
+
+
+def chunks(source: Source) -> Iterator[bytes]:
+    """The bytes of `source` in pieces of at most `CHECK_CHUNK`."""
+    if isinstance(source, bytes):
+        for offset in range(0, len(source), CHECK_CHUNK):
+            yield source[offset : offset + CHECK_CHUNK]
+        return
+    with open(source, "rb") as f:
+        while chunk := f.read(CHECK_CHUNK):
+            yield chunk
+
+
+def _head(source: Source, size: int) -> bytes:
+    if isinstance(source, bytes):
+        return source[:size]
+    with open(source, "rb") as f:
+        return f.read(size)
+
+
+def detect_encoding(source: Source, path: str | Path, *, warn: Warn) -> tuple[str, int]:
     """(encoding, bytes to skip): a BOM wins; then BOM-less UTF-16 (NUL bytes); then UTF-8;
     then cp1252 and latin-1 with one warning naming the file (latin-1 never fails)."""
+    head = _head(source, SNIFF_BYTES)
     for bom, encoding in BOMS:
-        if data.startswith(bom):
+        if head.startswith(bom):
             return encoding, len(bom)
-    head = data[:SNIFF_BYTES]
     if head.count(0) * 4 >= len(head):  # ASCII text in UTF-16: every other byte is NUL
         encoding = "utf-16-le" if head[1::2].count(0) > head[0::2].count(0) else "utf-16-be"
-        if _first_error(data, encoding) is None:
+        if _first_error(chunks(source), encoding) is None:
             return encoding, 0
-    bad = _first_error(data, "utf-8")
+    bad = _first_error(chunks(source), "utf-8")
     if bad is None:
         return "utf-8", 0
     for encoding in FALLBACK_ENCODINGS:
-        if _first_error(data, encoding) is None:
+        if _first_error(chunks(source), encoding) is None:
             warn(f"{path}: not UTF-8 (byte {bad}); decoded as {encoding}")
             return encoding, 0
     raise AssertionError("latin-1 decodes any bytes")  # pragma: no cover
 
 
-def decode_text(data: bytes, path: str | Path, *, warn: Warn) -> str:
+def decode_text(source: Source, path: str | Path, *, warn: Warn) -> str:
     """The whole file as one string (for small files such as JSON subtitles)."""
-    encoding, skip = detect_encoding(data, path, warn=warn)
+    encoding, skip = detect_encoding(source, path, warn=warn)
+    data = source if isinstance(source, bytes) else source.read_bytes()
     return data[skip:].decode(encoding)
 
 
-def iter_lines(data: bytes, path: str | Path, *, warn: Warn) -> Iterator[str]:
+def iter_lines(source: Source, path: str | Path, *, warn: Warn) -> Iterator[str]:
     """The file's lines without line endings (LF, CRLF or CR), decoded a chunk at a time so a
-    50 MB file never exists as one big string."""
-    encoding, skip = detect_encoding(data, path, warn=warn)
-    stream = io.TextIOWrapper(io.BytesIO(memoryview(data)[skip:]), encoding=encoding, newline=None)
-    for line in stream:
-        yield line.rstrip("\n")
+    50 MB file never exists as one big string (and, read from its path, never as bytes)."""
+    encoding, skip = detect_encoding(source, path, warn=warn)
+    # a BytesIO over bytes shares their buffer (over a memoryview it would copy it)
+    raw = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
+    with raw:
+        raw.seek(skip)
+        for line in io.TextIOWrapper(raw, encoding=encoding, newline=None):
+            yield line.rstrip("\n")
 
 
-def _first_error(data: bytes, encoding: str) -> int | None:
+def is_blank(source: Source) -> bool:
+    """True when the file holds nothing but ASCII whitespace."""
+    return not any(chunk.strip() for chunk in chunks(source))
+
+
+def _first_error(pieces: Iterable[bytes], encoding: str) -> int | None:
     """Offset of the first byte `encoding` cannot decode, or None when all of it decodes."""
     decoder = codecs.getincrementaldecoder(encoding)()
-    for offset in range(0, len(data), CHECK_CHUNK):
+    offset = 0
+    for piece in pieces:
         try:
-            decoder.decode(data[offset : offset + CHECK_CHUNK])
+            decoder.decode(piece)
         except UnicodeDecodeError as err:
-            return offset + err.start
+            # the error's bytes are what the decoder held back plus this piece
+            return offset + len(piece) - len(err.object) + err.start
+        offset += len(piece)
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError as err:
-        return len(data) - len(err.object) + err.start
+        return offset - len(err.object) + err.start
     return None
