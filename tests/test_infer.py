@@ -109,6 +109,29 @@ def test_the_asr_prior_picks_the_occurrence_near_where_it_was_said():
     assert prior[0, 75] > prior[0, 50] > prior[0, 0]
 
 
+def test_two_sentences_about_a_thing_shown_twice_take_one_showing_each(monkeypatch):
+    from aligner.tan import infer
+
+    row = np.full(90, -3.0)
+    row[8:13] = 8.0  # shown twice, looking the same both times
+    row[58:63] = 8.0
+    sim = np.stack([row, row]).astype(np.float32)
+    # said at 11 s (right at the first showing) and at 32 s: nearer the first (21 s) than the
+    # second (28 s), so on its own the prior sends both to the first showing
+    pred = VideoPrediction(
+        sim, sim.copy(), np.full(2, 0.5), np.full(2, 0.5), np.array([11.0, 32.0])
+    )
+    peaks = [r["peak"] for r in sentence_rows(pred)]
+    assert peaks[0] in range(8, 13) and peaks[1] in range(58, 63)
+    assert [r["dual_peak"] for r in sentence_rows(pred)] == peaks
+    monkeypatch.setattr(infer, "EXCLUSION_WEIGHT", 0.0)
+    assert all(r["peak"] in range(8, 13) for r in sentence_rows(pred))
+    # a single sentence has nothing to compete with: its own best second plus the prior
+    one = VideoPrediction(sim[:1], sim[:1], np.full(1, 0.5), np.full(1, 0.5), np.array([32.0]))
+    monkeypatch.setattr(infer, "EXCLUSION_WEIGHT", 1.0)
+    assert sentence_rows(one)[0]["peak"] in range(8, 13)
+
+
 def test_alignability_is_a_monotone_calibrated_probability():
     matches = np.full((3, 50), -2.0, np.float32)
     matches[0, 10] = 10.0  # a sentence with a clear match
