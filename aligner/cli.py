@@ -120,7 +120,8 @@ def _run_features(args) -> int:
 def _add_train(sub) -> None:
     p = _dataset_command(sub, "train", "train TAN on the ASR timestamps and the human labels")
     p.add_argument("--epochs", type=int, default=None, metavar="N",
-                   help="stage-1 epochs (stage 2 gets half as many; default 8 + 4)")  # fmt: skip
+                   help="epochs in all, a third on the ASR times, the rest co-training"
+                        " (default 12: 4 + 8)")  # fmt: skip
     p.add_argument("--out", default=None, metavar="CKPT",
                    help="checkpoint to write (default WORKSPACE/checkpoints/tan.pt)")  # fmt: skip
     p.add_argument("--visual", nargs="+", default=None, metavar="NAME",

@@ -279,12 +279,13 @@ def train_dataset(
 
     Idempotent: the checkpoint is stamped with `train_key` (stored videos, sentences, labels,
     backbones, settings, seed); when `out` already carries the same stamp nothing is trained
-    (unless `force`). `epochs` sets stage 1 to `epochs` and stage 2 to half of it (rounded up)."""
+    (unless `force`). `epochs`: this many epochs in all, split between the stages as the
+    defaults are (`TrainConfig.with_epochs`)."""
     from aligner.store import Store
 
     cfg, tcfg = config or TANConfig(), train_config or TrainConfig()
     if epochs is not None:
-        tcfg = replace(tcfg, stage1_epochs=epochs, stage2_epochs=math.ceil(epochs / 2))
+        tcfg = tcfg.with_epochs(epochs)
     visual, text = list(visual or [DEFAULT_VISUAL]), text or DEFAULT_TEXT
     out = Path(out) if out else default_checkpoint(ws)
     with Store(ws.db_path) as store:
