@@ -313,7 +313,7 @@ def main() -> int:
     parser.add_argument("--merge", nargs="*", type=Path, default=[],
                         help="other runs' JSON whose quality results are joined in")  # fmt: skip
     parser.add_argument("--epochs", type=int, default=None,
-                        help="stage-1 epochs (stage 2: half); default: TrainConfig's")  # fmt: skip
+                        help="epochs in all (split as TrainConfig's); default: TrainConfig's")  # fmt: skip
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bench_search_"))
