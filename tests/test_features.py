@@ -100,6 +100,40 @@ def test_builtin_motion_block_sees_movement():
     assert np.linalg.norm(moving[motion][:-1]) > 3 * np.linalg.norm(static[motion][:-1])
 
 
+def test_builtin_foreground_block_sees_what_entered_a_static_scene_not_the_scene():
+    """The same photo put on two different worktops: its foreground blocks match each other
+    better than the whole-frame colour blocks do, and better than another photo's."""
+    images = {k: cv2.resize(v, (64, 48), interpolation=cv2.INTER_AREA)
+              for k, v in natural_images().items()}  # fmt: skip
+    rng = np.random.default_rng(3)
+    worktops = [cv2.resize(rng.integers(0, 255, (12, 16, 3), dtype=np.uint8), B.INPUT_SIZE,
+                           interpolation=cv2.INTER_NEAREST) for _ in range(2)]  # fmt: skip
+
+    def shown(worktop, thing) -> np.ndarray:
+        """10 s of the empty worktop, then the thing lying on it: its last sample's blocks."""
+        put = worktop.copy()
+        put[36:84, 48:112] = images[thing]
+        return B.describe_video([worktop] * 10 + [put] * 5)[-1]
+
+    def block(d, start, dim):
+        part = d[start : start + dim]
+        return part / np.linalg.norm(part)
+
+    fg_start = B.COLOUR_DIM + B.GRADIENT_DIM + B.THUMB_DIM
+    a, b, other = (
+        shown(worktops[0], "hopper"),
+        shown(worktops[1], "hopper"),
+        shown(worktops[1], "gift"),
+    )
+    fg = lambda d: block(d, fg_start, B.FOREGROUND_DIM)  # noqa: E731
+    colour = lambda d: block(d, 0, B.COLOUR_DIM)  # noqa: E731
+    assert fg(a) @ fg(b) > colour(a) @ colour(b) + 0.2
+    assert fg(a) @ fg(b) > fg(a) @ fg(other) + 0.1
+    # an unchanged scene has no foreground: the block is its "empty" component alone
+    still = B.describe_video([worktops[0]] * 3)[-1]
+    assert np.allclose(fg(still)[:-1], 0) and fg(still)[-1] == pytest.approx(1.0)
+
+
 # -- videos --------------------------------------------------------------------------------
 def write_scenes(path: Path, scenes: list[np.ndarray], seconds_each: int, *, rate: int = 10,
                  codec: str = "libx264", size=(128, 96)) -> Path:  # fmt: skip

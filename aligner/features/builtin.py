@@ -8,6 +8,11 @@ of two descriptors is a weighted mean of the blocks' cosines:
   plus the whole frame, square-rooted: shape and texture, insensitive to brightness;
 - thumbnail: an 8x8 grey thumbnail, zero-mean and unit-norm: coarse layout, insensitive to
   brightness and contrast;
+- foreground: colour and orientation histograms of the pixels that differ from a slowly
+  updated background (an exponential moving average of the samples, ~`BACKGROUND_S` long),
+  plus the foreground's share of the frame: what entered a static scene (a thing put on a
+  worktop), not the worktop; after a cut the whole frame is foreground until the background
+  catches up;
 - motion: mean absolute difference to the previous sample over a 4x4 grid (frame-difference
   energy), plus a constant "static" component so a still shot is a unit vector too.
 """
@@ -18,7 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 
-DESCRIPTOR_VERSION = 1  # bump when the maths changes: it is part of the cache key
+DESCRIPTOR_VERSION = 2  # bump when the maths changes: it is part of the cache key
 INPUT_SIZE = (160, 120)  # (width, height) frames are decoded to, pixels
 HUE_BINS, SAT_BINS, VAL_BINS = 8, 3, 3
 COLOUR_GRID = 2  # 2x2 regions (+ the whole frame)
@@ -27,39 +32,52 @@ GRADIENT_GRID = 4  # 4x4 cells (+ the whole frame)
 THUMB_SIZE = (8, 8)  # grey thumbnail, pixels
 MOTION_GRID = 4  # 4x4 cells of frame-difference energy
 MOTION_STATIC = 0.02  # mean |difference| (0-1) below which a shot reads as still
-BLOCK_WEIGHTS = {"colour": 0.35, "gradient": 0.35, "thumbnail": 0.2, "motion": 0.1}
+BACKGROUND_S = 20.0  # samples the background average spans (1 per second: seconds)
+FOREGROUND_DIFF = 30.0  # grey levels (mean over RGB) from the background that make foreground
+FOREGROUND_GRADIENT = 0.7  # the orientations' weight beside the colours in the foreground block
+BLOCK_WEIGHTS = {"colour": 0.25, "gradient": 0.25, "thumbnail": 0.15, "foreground": 0.28,
+                 "motion": 0.07}  # fmt: skip
 
-COLOUR_DIM = (1 + COLOUR_GRID**2) * HUE_BINS * SAT_BINS * VAL_BINS
+COLOUR_BINS = HUE_BINS * SAT_BINS * VAL_BINS
+COLOUR_DIM = (1 + COLOUR_GRID**2) * COLOUR_BINS
 GRADIENT_DIM = (1 + GRADIENT_GRID**2) * ORIENT_BINS
 THUMB_DIM = THUMB_SIZE[0] * THUMB_SIZE[1]
+FOREGROUND_DIM = COLOUR_BINS + ORIENT_BINS + 1
 MOTION_DIM = MOTION_GRID**2 + 1
-DIM = COLOUR_DIM + GRADIENT_DIM + THUMB_DIM + MOTION_DIM
+DIM = COLOUR_DIM + GRADIENT_DIM + THUMB_DIM + FOREGROUND_DIM + MOTION_DIM
 
 
 def describe_video(frames) -> np.ndarray:
     """Descriptors of consecutive samples of one video: iterable of frames -> (T, DIM) float32."""
-    rows, before = [], None
+    rows, before, background = [], None, None
     for frame in frames:
-        row, before = _describe(frame, before)
+        row, before, background = _describe(frame, before, background)
         rows.append(row)
     return np.stack(rows) if rows else np.zeros((0, DIM), np.float32)
 
 
-def _describe(frame: np.ndarray, before: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """(descriptor, this frame's motion thumbnail), given the previous motion thumbnail."""
+def _describe(frame: np.ndarray, before: np.ndarray | None, background: np.ndarray | None):
+    """(descriptor, this frame's motion thumbnail, the updated background), given the previous
+    sample's motion thumbnail and background (None for the first sample)."""
     import cv2
 
     hsv = cv2.cvtColor(frame, cv2.COLOR_RGB2HSV)
     grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
     thumb = _motion_thumb(grey)
+    pixels = frame.astype(np.float32)
+    background = pixels if background is None else background
+    codes, (orient, magnitude) = _hsv_codes(hsv), _orientations(grey)
+    foreground = np.abs(pixels - background).mean(axis=2) > FOREGROUND_DIFF
     blocks = {
-        "colour": _colour(hsv),
-        "gradient": _gradient(grey),
+        "colour": _grid_histogram(codes, COLOUR_BINS, COLOUR_GRID),
+        "gradient": _grid_histogram(orient, ORIENT_BINS, GRADIENT_GRID, weights=magnitude),
         "thumbnail": _thumbnail(grey),
+        "foreground": _foreground(codes, orient, magnitude, foreground),
         "motion": _motion(thumb, before),
     }
     parts = [np.sqrt(BLOCK_WEIGHTS[name]) * block for name, block in blocks.items()]
-    return _unit(np.concatenate(parts)).astype(np.float32), thumb
+    background = background + (pixels - background) / BACKGROUND_S
+    return _unit(np.concatenate(parts)).astype(np.float32), thumb, background
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -87,15 +105,16 @@ def _grid_histogram(values: np.ndarray, bins: int, grid: int, weights=None) -> n
     return _unit(np.sqrt(hist).ravel())
 
 
-def _colour(hsv: np.ndarray) -> np.ndarray:
+def _hsv_codes(hsv: np.ndarray) -> np.ndarray:
+    """Joint hue x saturation x value bin (0..COLOUR_BINS-1) of every pixel."""
     h = hsv[..., 0].astype(np.int32) * HUE_BINS // 180  # OpenCV hue is 0..179
     s = hsv[..., 1].astype(np.int32) * SAT_BINS // 256
     v = hsv[..., 2].astype(np.int32) * VAL_BINS // 256
-    return _grid_histogram((h * SAT_BINS + s) * VAL_BINS + v, HUE_BINS * SAT_BINS * VAL_BINS,
-                           COLOUR_GRID)  # fmt: skip
+    return (h * SAT_BINS + s) * VAL_BINS + v
 
 
-def _gradient(grey: np.ndarray) -> np.ndarray:
+def _orientations(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel: unsigned gradient orientation bin (0..ORIENT_BINS-1) and magnitude."""
     import cv2
 
     smooth = cv2.GaussianBlur(grey, (3, 3), 0).astype(np.float32)  # damp pixel noise
@@ -103,8 +122,23 @@ def _gradient(grey: np.ndarray) -> np.ndarray:
     dy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)
     magnitude, angle = cv2.cartToPolar(dx, dy, angleInDegrees=True)  # angle in [0, 360)
     # unsigned orientation: bins over 360 degrees folded onto 180 by the modulo
-    orient = (angle * (ORIENT_BINS / 180.0)).astype(np.int32) % ORIENT_BINS
-    return _grid_histogram(orient, ORIENT_BINS, GRADIENT_GRID, weights=magnitude)
+    return (angle * (ORIENT_BINS / 180.0)).astype(np.int32) % ORIENT_BINS, magnitude
+
+
+def _foreground(codes: np.ndarray, orient: np.ndarray, magnitude: np.ndarray,
+                mask: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Colour and orientation histograms (square-rooted) of the pixels `mask` marks as
+    foreground, and the share of the frame they leave as background; a frame without
+    foreground is that "empty" component alone."""
+    mask = mask.ravel()
+    if not mask.any():
+        return np.concatenate([np.zeros(FOREGROUND_DIM - 1), [1.0]])
+    colour = np.bincount(codes.ravel()[mask], minlength=COLOUR_BINS).astype(np.float64)
+    weights = magnitude.ravel()[mask]
+    grads = np.bincount(orient.ravel()[mask], weights=weights, minlength=ORIENT_BINS)
+    parts = [_unit(np.sqrt(colour)), FOREGROUND_GRADIENT * _unit(np.sqrt(grads)),
+             [1.0 - float(mask.mean())]]  # fmt: skip
+    return _unit(np.concatenate(parts))
 
 
 def _thumbnail(grey: np.ndarray) -> np.ndarray:
