@@ -146,11 +146,12 @@ class TANEnsemble(_Similarities, nn.Module):
     model: `forward` takes and returns what a TAN's does. Averaging the members' answers evens
     out how much one small model's alignments depend on its seed."""
 
-    def __init__(self, cfg: TANConfig, spec: FeatureSpec):
+    def __init__(self, cfg: TANConfig, spec: FeatureSpec, members: list[TAN] | None = None):
         super().__init__()
         self.cfg, self.spec = cfg, spec
         one = replace(cfg, members=1)
-        self.members = nn.ModuleList(TAN(one, spec) for _ in range(cfg.members))
+        built = members if members is not None else [TAN(one, spec) for _ in range(cfg.members)]
+        self.members = nn.ModuleList(built)
 
     def forward(self, *args, **kwargs) -> TANOutput:
         outs = [member(*args, **kwargs) for member in self.members]
@@ -166,9 +167,7 @@ class TANEnsemble(_Similarities, nn.Module):
     @classmethod
     def of(cls, members: list[TAN]) -> TANEnsemble:
         """An ensemble holding the given (trained) single models."""
-        ensemble = cls(replace(members[0].cfg, members=len(members)), members[0].spec)
-        ensemble.members = nn.ModuleList(members)
-        return ensemble
+        return cls(replace(members[0].cfg, members=len(members)), members[0].spec, members)
 
 
 class _SingleInput(nn.Module):
