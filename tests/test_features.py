@@ -96,8 +96,8 @@ def test_builtin_motion_block_sees_movement():
     moved = np.roll(still, 20, axis=1)
     static = B.describe_video([still, still])[1]
     moving = B.describe_video([moved, still])[1]
-    motion = slice(B.DIM - B.MOTION_DIM, B.DIM)
-    assert np.linalg.norm(moving[motion][:-1]) > 3 * np.linalg.norm(static[motion][:-1])
+    moving, static = B.block_of(moving, "motion"), B.block_of(static, "motion")
+    assert np.linalg.norm(moving[:-1]) > 3 * np.linalg.norm(static[:-1])
 
 
 def test_builtin_foreground_block_sees_what_entered_a_static_scene_not_the_scene():
@@ -115,23 +115,65 @@ def test_builtin_foreground_block_sees_what_entered_a_static_scene_not_the_scene
         put[36:84, 48:112] = images[thing]
         return B.describe_video([worktop] * 10 + [put] * 5)[-1]
 
-    def block(d, start, dim):
-        part = d[start : start + dim]
-        return part / np.linalg.norm(part)
-
-    fg_start = B.COLOUR_DIM + B.GRADIENT_DIM + B.THUMB_DIM
     a, b, other = (
         shown(worktops[0], "hopper"),
         shown(worktops[1], "hopper"),
         shown(worktops[1], "gift"),
     )
-    fg = lambda d: block(d, fg_start, B.FOREGROUND_DIM)  # noqa: E731
-    colour = lambda d: block(d, 0, B.COLOUR_DIM)  # noqa: E731
+    fg = lambda d: B.block_of(d, "foreground")  # noqa: E731
+    colour = lambda d: B.block_of(d, "colour")  # noqa: E731
     assert fg(a) @ fg(b) > colour(a) @ colour(b) + 0.2
     assert fg(a) @ fg(b) > fg(a) @ fg(other) + 0.1
     # an unchanged scene has no foreground: the block is its "empty" component alone
     still = B.describe_video([worktops[0]] * 3)[-1]
     assert np.allclose(fg(still)[:-1], 0) and fg(still)[-1] == pytest.approx(1.0)
+
+
+def _on_worktop(worktop: np.ndarray, image: np.ndarray, size: tuple[int, int], at=(0, 0)):
+    """`worktop` with `image` shrunk to `size` (width, height) lying at `at` (x, y)."""
+    put = worktop.copy()
+    (w, h), (x, y) = size, at
+    put[y : y + h, x : x + w] = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return put
+
+
+def _worktops(n: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [cv2.resize(rng.integers(0, 255, (12, 16, 3), dtype=np.uint8), B.INPUT_SIZE,
+                       interpolation=cv2.INTER_NEAREST) for _ in range(n)]  # fmt: skip
+
+
+def test_builtin_object_block_knows_a_thing_wherever_it_lies_and_whatever_its_size():
+    """One photo at two places and sizes on two worktops: object blocks that match closely,
+    and better than the photo does against another photo at the same place and size."""
+    images, worktops = natural_images(), _worktops(2, 4)
+
+    def shown(worktop, thing, size, at) -> np.ndarray:
+        put = _on_worktop(worktop, images[thing], size, at)
+        return B.block_of(B.describe_video([worktop] * 10 + [put] * 5)[-1], "object")
+
+    a = shown(worktops[0], "hopper", (64, 48), (10, 60))
+    b = shown(worktops[1], "hopper", (96, 72), (56, 20))
+    other = shown(worktops[1], "gift", (96, 72), (56, 20))
+    assert a @ b > 0.9
+    assert a @ b > a @ other + 0.3
+    empty = B.block_of(B.describe_video([worktops[0]] * 3)[-1], "object")
+    assert np.allclose(empty[:-1], 0) and empty[-1] == pytest.approx(1.0)
+    # a cut to another scene changes most of the frame: that is no object either
+    cut = B.block_of(B.describe_video([worktops[0]] * 10 + [worktops[1]] * 5)[-1], "object")
+    assert cut[-1] == pytest.approx(1.0)
+
+
+def test_builtin_background_neither_absorbs_a_thing_that_stays_nor_keeps_one_that_left():
+    """A thing lies on the worktop for 40 of 100 s: its last second still reads as the thing
+    (a running average would have taken it in), and the worktop after it reads as empty (a
+    running average would still hold its ghost)."""
+    images, (worktop,) = natural_images(), _worktops(1, 5)
+    put = _on_worktop(worktop, images["hopper"], (64, 48), (40, 30))
+    rows = B.describe_video([worktop] * 30 + [put] * 40 + [worktop] * 30)
+    first, last, after = (B.block_of(rows[i], "object") for i in (30, 69, 75))
+    assert last @ first > 0.95
+    assert after[-1] == pytest.approx(1.0)
 
 
 # -- videos --------------------------------------------------------------------------------
