@@ -84,3 +84,20 @@ def test_a_written_folder_ingests_with_all_ground_truth_matched(tmp_path):
     assert all(t.sentence_id is not None for t in matched)
     data = json.loads((out / "annotations" / "htm_align.json").read_text())
     assert sum(len(rows) for rows in data.values()) == len(truth) > 10
+
+
+def test_the_ceiling_counts_a_sentence_said_nearer_another_showing_as_a_miss(monkeypatch):
+    import benchmarks.quality.ceiling as ceiling
+    from benchmarks.quality.families import THINGS, Sentence, Shot, VideoPlan
+
+    thing = THINGS[0]
+    shots = (Shot("photo", 10.0, 20.0, (thing.name,)), Shot("photo", 60.0, 70.0, (thing.name,)))
+    said = f"Now we look at the {thing.nouns[0]}."
+    plan = VideoPlan("v", 90.0, shots, (
+        Sentence(said, 12.0, 14.0, (10.0, 20.0)),  # said during its showing: a hit
+        Sentence(said, 52.0, 54.0, (10.0, 20.0)),  # said nearer the other showing: a miss
+    ))  # fmt: skip
+    assert ceiling.nearest_showing_ceiling("filler", 3) == 100.0  # every thing is shown once
+    assert ceiling.nearest_showing_ceiling("workspace", 3) < 100.0  # things recur there
+    monkeypatch.setattr(ceiling, "plans", lambda family, seed: [plan])
+    assert ceiling.nearest_showing_ceiling("any", 0) == 50.0

@@ -5,6 +5,7 @@ natural photographs (`images.THINGS`), with narration noised like real ASR.
 - `workspace`: a full-frame workspace texture; each step a thing slides onto it, stays, leaves;
   no talking head in most videos; things recur within a video; mkv / webm / mp4 and three
   resolutions.
+- `workspace_mixture`: the workspace with the filler's offsets; a check, not a suite family.
 - `crowded`: long videos (5-12 min), two or three things in view at once (a collage), gradual
   cross-fades between steps, no filler; narration dense (a sentence per thing in view) in some
   videos and sparse (most steps unnarrated) in others.
@@ -192,7 +193,7 @@ def plan_filler(seed: int, index: int) -> VideoPlan:
     return _finish(rng, "filler", duration, shots, mixture_offset, P_UNNARRATED, index)
 
 
-def plan_workspace(seed: int, index: int) -> VideoPlan:
+def plan_workspace(seed: int, index: int, offset=laplace_offset) -> VideoPlan:
     """Things slide onto a full-frame workspace; few talking heads; things recur."""
     rng = np.random.default_rng([seed, index, 2])
     duration = float(rng.uniform(120, 240))
@@ -211,7 +212,7 @@ def plan_workspace(seed: int, index: int) -> VideoPlan:
         shots.append(Shot("workspace", t, t + length, (thing,), int(rng.integers(1 << 30))))
         t += length
     shots.append(Shot("head" if has_head else "workspace", t, duration))
-    plan = _finish(rng, "workspace", duration, shots, laplace_offset, P_UNNARRATED, index)
+    plan = _finish(rng, "workspace", duration, shots, offset, P_UNNARRATED, index)
     sizes = ((160, 120), (192, 108), (256, 144))
     return _replace(plan, container=("mp4", "mkv", "webm")[index % 3], size=sizes[index % 3 - 1])
 
@@ -259,5 +260,13 @@ def _replace(plan: VideoPlan, **changes) -> VideoPlan:
     return replace(plan, **changes)
 
 
-PLANNERS = {"filler": plan_filler, "workspace": plan_workspace, "crowded": plan_crowded}
-VIDEOS = {"filler": 24, "workspace": 24, "crowded": 12}  # per folder (crowded: long videos)
+def plan_workspace_mixture(seed: int, index: int) -> VideoPlan:
+    """The workspace narrated with the filler's offsets (half of them 5-40 s off): a stand-in
+    for the issue's external folder 2, kept out of the suite's families (never tuned on)."""
+    return plan_workspace(seed, index, mixture_offset)
+
+
+PLANNERS = {"filler": plan_filler, "workspace": plan_workspace, "crowded": plan_crowded,
+            "workspace_mixture": plan_workspace_mixture}  # fmt: skip
+VIDEOS = {"filler": 24, "workspace": 24, "crowded": 12,  # per folder (crowded: long videos)
+          "workspace_mixture": 24}  # fmt: skip

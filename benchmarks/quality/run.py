@@ -5,7 +5,8 @@ benchmarks/results/quality.json (+ a reliability diagram PNG beside it).
 Methods: ASR timestamp (peak = ASR midpoint); dual encoder alone, stage 1 (before co-training)
 and final (co-trained) with the shipped inference (ASR prior on the peak, calibrated
 alignability); "co-trained, no prior": the final model with TAN's plain argmax and its raw
-best similarity, to show what the prior and the score add.
+best similarity, to show what the prior and the score add. Per family also the R@1 ceiling of
+perfect features with the nearest-showing choice (`ceiling.py`).
 
 Folders: a development seed (defaults and the calibration map were chosen on it) and a report
 seed (other videos, never tuned on) per family; `--fit-calibration` fits the alignability map
@@ -213,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     families = args.families.split(",")
     overrides = {k: json.loads(v) for k, v in (x.split("=", 1) for x in args.set)}
+    from benchmarks.quality.ceiling import nearest_showing_ceiling
+
     began = time.perf_counter()
     report = run_all(families, args.seed, args.workers, overrides)
     print_table(report)
@@ -224,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
                                                           "labels")}  # fmt: skip
         gain = row["final"]["r_at_1"] - row["asr"]["r_at_1"]
         keep["meets_target"] = gain >= TARGET_GAIN and (row["final"]["roc_auc"] or 0) >= TARGET_AUC
+        if fam != "generator":  # what perfect features would reach (benchmarks/quality/ceiling.py)
+            keep["nearest_showing_ceiling"] = nearest_showing_ceiling(fam, args.seed)
+            print(f"{fam}: nearest-showing ceiling R@1 {keep['nearest_showing_ceiling']}")
         result["families"][fam] = keep
     if args.fit_calibration:
         from scipy.special import expit
