@@ -56,9 +56,9 @@ SPAN_DROP = math.log(2)  # start/end: similarity within ln 2 of the peak (prob >
 WINDOWS_PER_FORWARD = 32  # windows batched into one forward pass
 # calibration of the alignability score (cosine units): p = sigmoid(scale * (score - centre)),
 # a logistic fit on the quality suite's development folders (all four families pooled;
-# leave-one-family-out ECE 0.03-0.11; on the report folders 0.03-0.08: see
+# leave-one-family-out ECE 0.01-0.17; on the report folders 0.02-0.12: see
 # benchmarks/results/quality.json, "calibration" and "reliability")
-ALIGN_SCALE, ALIGN_CENTRE = 7.03, -0.0006
+ALIGN_SCALE, ALIGN_CENTRE = 8.21, 0.0295
 # the heads' logits in the alignability score: the head on the joint text tokens (it sees the
 # video) and the same head on the sentence alone (what is said: "subscribe" is never shown).
 # Development folders, 4-member ensemble, mean ROC-AUC: joint 0.2 alone 88.8; + sentence 0.2
