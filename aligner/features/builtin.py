@@ -46,7 +46,7 @@ OBJECT_MIN_PIXELS = 20  # fewer foreground pixels than this: no object
 OBJECT_MAX_SHARE = 0.5  # more of the frame than this is foreground: a new scene, no object
 # the object block takes a third; the others keep v2's proportions. A linear probe of which
 # thing is in view (benchmarks/quality/probe.py, clean labels, development folders) named the
-# thing in 39% (v2) -> 78% of the workspace seconds; object at 0.15 did no better on the suite
+# thing in 22% (v2) -> 70% of the workspace seconds; object at 0.15 did no better on the suite
 BLOCK_WEIGHTS = {"colour": 0.17, "gradient": 0.17, "thumbnail": 0.10, "foreground": 0.19,
                  "motion": 0.05, "object": 0.32}  # fmt: skip
 
