@@ -100,19 +100,28 @@ def test_builtin_motion_block_sees_movement():
     assert np.linalg.norm(moving[:-1]) > 3 * np.linalg.norm(static[:-1])
 
 
+def _on_worktop(worktop: np.ndarray, image: np.ndarray, size: tuple[int, int], at=(0, 0)):
+    """`worktop` with `image` shrunk to `size` (width, height) lying at `at` (x, y)."""
+    put = worktop.copy()
+    (w, h), (x, y) = size, at
+    put[y : y + h, x : x + w] = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return put
+
+
+def _worktops(n: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [cv2.resize(rng.integers(0, 255, (12, 16, 3), dtype=np.uint8), B.INPUT_SIZE,
+                       interpolation=cv2.INTER_NEAREST) for _ in range(n)]  # fmt: skip
+
+
 def test_builtin_foreground_block_sees_what_entered_a_static_scene_not_the_scene():
     """The same photo put on two different worktops: its foreground blocks match each other
     better than the whole-frame colour blocks do, and better than another photo's."""
-    images = {k: cv2.resize(v, (64, 48), interpolation=cv2.INTER_AREA)
-              for k, v in natural_images().items()}  # fmt: skip
-    rng = np.random.default_rng(3)
-    worktops = [cv2.resize(rng.integers(0, 255, (12, 16, 3), dtype=np.uint8), B.INPUT_SIZE,
-                           interpolation=cv2.INTER_NEAREST) for _ in range(2)]  # fmt: skip
+    images, worktops = natural_images(), _worktops(2, 3)
 
     def shown(worktop, thing) -> np.ndarray:
         """10 s of the empty worktop, then the thing lying on it: its last sample's blocks."""
-        put = worktop.copy()
-        put[36:84, 48:112] = images[thing]
+        put = _on_worktop(worktop, images[thing], (64, 48), (48, 36))
         return B.describe_video([worktop] * 10 + [put] * 5)[-1]
 
     a, b, other = (
@@ -127,20 +136,6 @@ def test_builtin_foreground_block_sees_what_entered_a_static_scene_not_the_scene
     # an unchanged scene has no foreground: the block is its "empty" component alone
     still = B.describe_video([worktops[0]] * 3)[-1]
     assert np.allclose(fg(still)[:-1], 0) and fg(still)[-1] == pytest.approx(1.0)
-
-
-def _on_worktop(worktop: np.ndarray, image: np.ndarray, size: tuple[int, int], at=(0, 0)):
-    """`worktop` with `image` shrunk to `size` (width, height) lying at `at` (x, y)."""
-    put = worktop.copy()
-    (w, h), (x, y) = size, at
-    put[y : y + h, x : x + w] = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    return put
-
-
-def _worktops(n: int, seed: int) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return [cv2.resize(rng.integers(0, 255, (12, 16, 3), dtype=np.uint8), B.INPUT_SIZE,
-                       interpolation=cv2.INTER_NEAREST) for _ in range(n)]  # fmt: skip
 
 
 def test_builtin_object_block_knows_a_thing_wherever_it_lies_and_whatever_its_size():

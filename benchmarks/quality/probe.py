@@ -87,9 +87,10 @@ def probe(videos: dict) -> dict:
             correct += [b in things for b, things in zip(best, labels, strict=True) if things]
             for s in plan.sentences:
                 shot = next((h for h in plan.shots if s.shown == (h.start, h.end)), None)
-                if shot is None or named_thing(s.text, shot) not in classes:
+                thing = named_thing(s.text, shot) if shot else None
+                if thing not in classes:
                     continue
-                row = logp[:, classes.index(named_thing(s.text, shot))]
+                row = logp[:, classes.index(thing)]
                 peak = int(np.argmax(row + asr_prior(len(row), [(s.start + s.end) / 2])[0]))
                 hits.append(shot.start <= peak + 0.5 < shot.end)
     return {"second_accuracy": round(100 * float(np.mean(correct)), 1),
