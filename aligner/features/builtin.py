@@ -60,6 +60,8 @@ OBJECT_DIM = 3 * OBJECT_COLOUR[0] * OBJECT_COLOUR[1] + OBJECT_GREY[0] * OBJECT_G
 BLOCK_DIMS = {"colour": COLOUR_DIM, "gradient": GRADIENT_DIM, "thumbnail": THUMB_DIM,
               "foreground": FOREGROUND_DIM, "motion": MOTION_DIM, "object": OBJECT_DIM}  # fmt: skip
 DIM = sum(BLOCK_DIMS.values())
+_STARTS = np.cumsum([0, *BLOCK_DIMS.values()])[:-1].tolist()
+BLOCK_STARTS = dict(zip(BLOCK_DIMS, _STARTS, strict=True))  # where each block begins
 
 
 def describe_video(frames) -> np.ndarray:
@@ -111,13 +113,13 @@ def _describe(frame: np.ndarray, before: np.ndarray | None, background: np.ndarr
         "motion": _motion(thumb, before),
         "object": _object(frame, grey, foreground.reshape(grey.shape)),
     }
-    parts = [np.sqrt(BLOCK_WEIGHTS[name]) * block for name, block in blocks.items()]
+    parts = [np.sqrt(BLOCK_WEIGHTS[name]) * blocks[name] for name in BLOCK_DIMS]  # its layout
     return _unit(np.concatenate(parts)).astype(np.float32), thumb
 
 
 def block_of(descriptor: np.ndarray, name: str) -> np.ndarray:
     """The part of `descriptor` (DIM,) that block `name` fills, unit-norm again."""
-    start = sum(BLOCK_DIMS[n] for n in list(BLOCK_DIMS)[: list(BLOCK_DIMS).index(name)])
+    start = BLOCK_STARTS[name]
     return _unit(descriptor[start : start + BLOCK_DIMS[name]])
 
 
@@ -172,7 +174,7 @@ def _foreground(codes: np.ndarray, orient: np.ndarray, magnitude: np.ndarray,
     marks as foreground, and the share of the frame they leave as background; a frame without
     foreground is that "empty" component alone."""
     if not mask.any():
-        return np.concatenate([np.zeros(FOREGROUND_DIM - 1), [1.0]])
+        return _empty(FOREGROUND_DIM)
     colour = np.bincount(codes.ravel()[mask], minlength=COLOUR_BINS).astype(np.float64)
     weights = magnitude.ravel()[mask]
     grads = np.bincount(orient.ravel()[mask], weights=weights, minlength=ORIENT_BINS)
@@ -183,10 +185,10 @@ def _foreground(codes: np.ndarray, orient: np.ndarray, magnitude: np.ndarray,
 
 def _object(frame: np.ndarray, grey: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Colour and grey thumbnails (zero-mean) of the foreground's bounding box, `mask` (H, W);
-    the "empty" component alone when there is too little foreground."""
+    the "empty" component alone when there is no object (`_bounding_box`)."""
     box = _bounding_box(mask)
     if box is None:
-        return np.concatenate([np.zeros(OBJECT_DIM - 1), [1.0]])
+        return _empty(OBJECT_DIM)
     (y0, y1), (x0, x1) = box
     colour = _thumbnail(frame[y0:y1, x0:x1], OBJECT_COLOUR)
     return _unit(np.concatenate([colour, _thumbnail(grey[y0:y1, x0:x1], OBJECT_GREY), [0.0]]))
@@ -194,7 +196,8 @@ def _object(frame: np.ndarray, grey: np.ndarray, mask: np.ndarray) -> np.ndarray
 
 def _bounding_box(mask: np.ndarray) -> tuple[tuple[int, int], tuple[int, int]] | None:
     """(rows, columns) half-open spans holding the 3rd to 97th percentile of the foreground
-    pixels (stray noise pixels do not stretch it), or None below `OBJECT_MIN_PIXELS`."""
+    pixels (stray noise pixels do not stretch it), or None for fewer than
+    `OBJECT_MIN_PIXELS` of them or more than `OBJECT_MAX_SHARE` of the frame."""
     if not OBJECT_MIN_PIXELS <= mask.sum() <= OBJECT_MAX_SHARE * mask.size:
         return None
     spans = []
@@ -205,6 +208,11 @@ def _bounding_box(mask: np.ndarray) -> tuple[tuple[int, int], tuple[int, int]] |
             return None
         spans.append((int(low), int(high) + 1))
     return spans[0], spans[1]
+
+
+def _empty(dim: int) -> np.ndarray:
+    """A block's "nothing there" vector: its last, "empty" component alone."""
+    return np.concatenate([np.zeros(dim - 1), [1.0]])
 
 
 def _thumbnail(image: np.ndarray, size: tuple[int, int] = THUMB_SIZE) -> np.ndarray:
