@@ -101,3 +101,23 @@ def test_the_ceiling_counts_a_sentence_said_nearer_another_showing_as_a_miss(mon
     assert ceiling.nearest_showing_ceiling("workspace", 3) < 100.0  # things recur there
     monkeypatch.setattr(ceiling, "plans", lambda family, seed: [plan])
     assert ceiling.nearest_showing_ceiling("any", 0) == 50.0
+
+
+def test_the_assignment_ceiling_gives_each_showing_one_sentence(monkeypatch):
+    import benchmarks.quality.ceiling as ceiling
+    from benchmarks.quality.families import THINGS, Sentence, Shot, VideoPlan, laplace_offset
+
+    thing = THINGS[0]
+    shots = (Shot("photo", 10.0, 20.0, (thing.name,)), Shot("photo", 40.0, 50.0, (thing.name,)))
+    said = f"Now we look at the {thing.nouns[0]}."
+    plan = VideoPlan("v", 90.0, shots, (
+        Sentence(said, 33.0, 35.0, (10.0, 20.0)),  # 23 s late, yet before the second one
+        Sentence(said, 41.0, 43.0, (40.0, 50.0)),  # on time
+    ))  # fmt: skip
+    monkeypatch.setattr(ceiling, "plans", lambda family, seed: [plan])
+    monkeypatch.setitem(ceiling.OFFSETS, "any", laplace_offset)
+    assert ceiling.nearest_showing_ceiling("any", 0) == 50.0  # both nearest the second showing
+    assert ceiling.assignment_ceiling("any", 0) == 100.0  # one sentence per showing
+    late = (Sentence(said, 41.0, 43.0, (10.0, 20.0)),)  # alone and nearer the other showing
+    monkeypatch.setattr(ceiling, "plans", lambda family, seed: [VideoPlan("v", 90.0, shots, late)])
+    assert ceiling.assignment_ceiling("any", 0) == 0.0

@@ -190,10 +190,10 @@ def plan_filler(seed: int, index: int) -> VideoPlan:
         shots.append(Shot("head", t, min(duration, t + gap)))
         t += gap
     shots.append(Shot("head", t, duration))
-    return _finish(rng, "filler", duration, shots, mixture_offset, P_UNNARRATED, index)
+    return _finish(rng, "filler", duration, shots, OFFSETS["filler"], P_UNNARRATED, index)
 
 
-def plan_workspace(seed: int, index: int, offset=laplace_offset) -> VideoPlan:
+def plan_workspace(seed: int, index: int, offset=None) -> VideoPlan:
     """Things slide onto a full-frame workspace; few talking heads; things recur."""
     rng = np.random.default_rng([seed, index, 2])
     duration = float(rng.uniform(120, 240))
@@ -212,6 +212,7 @@ def plan_workspace(seed: int, index: int, offset=laplace_offset) -> VideoPlan:
         shots.append(Shot("workspace", t, t + length, (thing,), int(rng.integers(1 << 30))))
         t += length
     shots.append(Shot("head" if has_head else "workspace", t, duration))
+    offset = offset or OFFSETS["workspace"]
     plan = _finish(rng, "workspace", duration, shots, offset, P_UNNARRATED, index)
     sizes = ((160, 120), (192, 108), (256, 144))
     return _replace(plan, container=("mp4", "mkv", "webm")[index % 3], size=sizes[index % 3 - 1])
@@ -231,7 +232,7 @@ def plan_crowded(seed: int, index: int) -> VideoPlan:
                           int(rng.integers(1 << 30))))  # fmt: skip
         t += length
     shots[-1] = Shot("collage", shots[-1].start, duration, shots[-1].things, shots[-1].seed)
-    nar = _Narrator(rng, late_offset)
+    nar = _Narrator(rng, OFFSETS["crowded"])
     for shot in shots:
         named = shot.things if dense else shot.things[:1]
         for thing in named:
@@ -263,9 +264,11 @@ def _replace(plan: VideoPlan, **changes) -> VideoPlan:
 def plan_workspace_mixture(seed: int, index: int) -> VideoPlan:
     """The workspace narrated with the filler's offsets (half of them 5-40 s off): a stand-in
     for the issue's external folder 2, kept out of the suite's families (never tuned on)."""
-    return plan_workspace(seed, index, mixture_offset)
+    return plan_workspace(seed, index, OFFSETS["workspace_mixture"])
 
 
+OFFSETS = {"filler": mixture_offset, "workspace": laplace_offset, "crowded": late_offset,
+           "workspace_mixture": mixture_offset}  # how each family's narration is off  # fmt: skip
 PLANNERS = {"filler": plan_filler, "workspace": plan_workspace, "crowded": plan_crowded,
             "workspace_mixture": plan_workspace_mixture}  # fmt: skip
 VIDEOS = {"filler": 24, "workspace": 24, "crowded": 12,  # per folder (crowded: long videos)
