@@ -56,8 +56,9 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=2, metavar="N", help="DDP workers")
     p.add_argument("--gpu", action="store_true", help="one GPU per worker")
     p.add_argument("--cpus-per-worker", type=float, default=1.0, metavar="C")
-    p.add_argument("--steps", type=int, default=200, metavar="N",
-                   help="optimiser steps of stage 1 (stage 2: half)")  # fmt: skip
+    p.add_argument("--steps", type=int, default=300, metavar="N",
+                   help="optimiser steps in all: a third on the ASR targets, two thirds "
+                        "co-training (as local training splits its epochs)")  # fmt: skip
     p.add_argument("--checkpoint", default=None, metavar="CKPT",
                    help="checkpoint to write (default WORKSPACE/checkpoints/tan.pt)")  # fmt: skip
     p.set_defaults(run=_run_train)

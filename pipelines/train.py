@@ -23,7 +23,8 @@ import numpy as np
 from aligner import shards
 from aligner.errors import AlignerError
 
-STEPS_PER_STAGE = 200  # default optimiser steps of stage 1; stage 2 gets half
+DEFAULT_STEPS = 300  # optimiser steps in all, split between the stages as local training splits
+# its epochs (`TrainConfig.with_epochs`: a third on the ASR targets, two thirds co-training)
 
 
 @dataclass
@@ -51,15 +52,15 @@ def train_on_shards(
     workers: int = 2,
     use_gpu: bool = False,
     cpus_per_worker: float = 1.0,
-    steps: int = STEPS_PER_STAGE,
+    steps: int = DEFAULT_STEPS,
     labels: dict[int, dict] | None = None,
     config=None,
     train_config=None,
     seed: int = 0,
     storage: str | Path | None = None,
 ) -> ScaleTrainSummary:
-    """Train on every finished feature shard under `out` with `workers` DDP workers; writes
-    `checkpoint` (+ its stage-1 sibling). `labels`: sentence_id -> curator label row (as
+    """Train on every finished feature shard under `out` with `workers` DDP workers for `steps`
+    optimiser steps in all (`stage_steps`); writes `checkpoint` (+ its stage-1 sibling). `labels`: sentence_id -> curator label row (as
     `aligner.tan.train` reads them from the store). Needs a connected Ray instance."""
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
@@ -77,7 +78,7 @@ def train_on_shards(
     loop_config = {
         "files": files, "spec": _spec(out, files).to_dict(), "seed": seed,
         "config": asdict(model_cfg), "train": asdict(tcfg), "labels": labels or {},
-        "steps": [int(steps), max(1, int(steps) // 2)],
+        "steps": list(stage_steps(int(steps), tcfg)),
     }  # fmt: skip
     started = time.perf_counter()
     storage = Path(storage or tempfile.mkdtemp(prefix="aligner-ray-train-"))
@@ -97,6 +98,13 @@ def train_on_shards(
     return ScaleTrainSummary(target, workers, n_videos, sum(loop_config["steps"]),
                              time.perf_counter() - started, float(result.metrics["loss"]),
                              bool(result.metrics["replicas_agree"]))  # fmt: skip
+
+
+def stage_steps(total: int, cfg) -> tuple[int, int]:
+    """`total` optimiser steps split between the stages as `cfg` splits its epochs (at least 1
+    each)."""
+    split = cfg.with_epochs(max(2, total))
+    return split.stage1_epochs, split.stage2_epochs
 
 
 def _count_rows(files: list[str]) -> int:
@@ -141,9 +149,8 @@ def _train_loop(loop: dict) -> None:
 
     from aligner.tan.checkpoints import save_checkpoint
     from aligner.tan.config import FeatureSpec, TANConfig, TrainConfig
-    from aligner.tan.cotraining import ema_update
     from aligner.tan.model import build_model
-    from aligner.tan.train import stage1_loss, stage2_loss
+    from aligner.tan.train import train_step
 
     torch.set_num_threads(1)  # see aligner.pipeline.TORCH_THREADS: small model, shared cores
     ctx = ray.train.get_context()
@@ -164,17 +171,8 @@ def _train_loop(loop: dict) -> None:
             stage1 = {k: v.detach().clone() for k, v in module.state_dict().items()}
             teacher = copy.deepcopy(module).eval().requires_grad_(False)
         module.train()
-        for _ in range(n_steps):
-            batch = next(batches)
-            value = (stage1_loss(model, batch, tcfg) if teacher is None
-                     else stage2_loss(model, teacher, batch, tcfg))  # fmt: skip
-            opt.zero_grad()
-            value.backward()
-            torch.nn.utils.clip_grad_norm_(module.parameters(), tcfg.grad_clip)
-            opt.step()
-            if teacher is not None:
-                ema_update(teacher, module, tcfg.ema_momentum)
-            loss = float(value.detach())
+        for _ in range(n_steps):  # the local step: the DDP forward, the module's parameters
+            loss = train_step(model, teacher, next(batches), tcfg, opt)
     module.eval()
     _report(module, stage1, {"loss": loss, "replicas_agree": _replicas_agree(module)}, rank,
             save_checkpoint)  # fmt: skip

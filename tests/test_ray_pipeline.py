@@ -25,7 +25,7 @@ except ImportError:  # a missing extra is a failure in CI, a skip on a light dev
 
 pytestmark = pytest.mark.slow
 HALF_CPU = 0.5
-TRAIN_STEPS = 3  # per stage 1 (stage 2: half, rounded up to 1): DDP is what is tested, not skill
+TRAIN_STEPS = 3  # in all (1 + 2): DDP is what is tested, not skill
 
 
 @pytest.fixture(scope="session")
@@ -73,6 +73,7 @@ def test_ray_train_ddp_checkpoint_predicts(ws, ray_checkpoint):
     from aligner.tan.model import build_model
 
     assert ray_checkpoint.workers == 2 and ray_checkpoint.videos == 7
+    assert ray_checkpoint.steps == TRAIN_STEPS
     assert ray_checkpoint.replicas_agree  # DDP kept both workers' weights identical
     model, payload = load_checkpoint(ray_checkpoint.checkpoint)  # the local loader reads it
     assert {"config", "features", "state_dict", "stage"} <= set(payload)
@@ -168,3 +169,13 @@ def test_rerun_skips_finished_shards_and_retries_failures_boundedly(ws, ray_chec
     assert shards.shard_status(out, bad)["attempts"] == 2
     third = _run(ws, ray_checkpoint.checkpoint, manifest, out)  # attempts used up: nothing to do
     assert (third.run, third.skipped, third.videos) == (0, first.shards, 0)
+
+
+def test_ray_training_splits_its_steps_as_local_training_splits_its_epochs():
+    from aligner.pipelines.train import stage_steps
+
+    from aligner.tan.config import TrainConfig
+
+    assert stage_steps(300, TrainConfig()) == (100, 200)  # a third on the ASR targets
+    assert stage_steps(3, TrainConfig()) == (1, 2)
+    assert stage_steps(1, TrainConfig()) == (1, 1)  # each stage takes a step

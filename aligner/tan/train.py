@@ -154,7 +154,7 @@ def _run_stage(model, teacher, train, val, cfg: TrainConfig, rng, stage: int, hi
     bar = tqdm(total=epochs, desc=f"stage {stage}", unit="epoch", disable=not progress)
     for epoch in range(epochs):
         model.train()
-        losses = [_step(model, teacher, b, cfg, opt) for b in epoch_batches(train, cfg, rng)]
+        losses = [train_step(model, teacher, b, cfg, opt) for b in epoch_batches(train, cfg, rng)]
         val_error = _validate(model, teacher, val_batches, cfg)
         history.append({"stage": stage, "epoch": epoch, "loss": float(np.mean(losses)),
                         "val_error": val_error})  # fmt: skip
@@ -174,7 +174,9 @@ def _run_stage(model, teacher, train, val, cfg: TrainConfig, rng, stage: int, hi
         model.load_state_dict(best_state)
 
 
-def _step(model, teacher, batch: Batch, cfg: TrainConfig, opt) -> float:
+def train_step(model, teacher, batch: Batch, cfg: TrainConfig, opt) -> float:
+    """One optimiser step of stage 1 (`teacher` None) or stage 2; the loss. (The Ray trainer
+    takes the same step with a DDP-wrapped model.)"""
     loss = (
         stage1_loss(model, batch, cfg)
         if teacher is None
