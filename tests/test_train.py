@@ -132,6 +132,34 @@ def test_alignability_pseudo_labels_rank_the_best_similarity():
     assert labels.selected[0, 3]  # curated sentences are always trained on
 
 
+def test_alignability_pseudo_labels_need_the_branches_to_agree():
+    t = 20
+    joint = torch.full((1, 4, t), -5.0)
+    joint[0, 0, 3] = 9.0  # the best match of the window ...
+    joint[0, 1, 10:14] = 6.0
+    joint[0, 2, 12] = 7.0
+    dual = joint.clone()
+    dual[0, 0, 15] = 9.5  # ... but the dual branch places it elsewhere
+    batch = _batch_for(torch.zeros(1, 4, t, dtype=torch.bool))
+    labels = pseudo_labels(joint, dual, batch, TrainConfig())
+    assert torch.isnan(labels.align[0, 0])  # ranked first, yet not a confident "shown"
+    assert labels.align[0, 2] == 1.0  # ranked high and placed alike by both branches
+    assert labels.align[0, 3] == 0.0  # matches nothing
+
+
+def test_alignability_pseudo_labels_rank_each_sentence_against_its_own_window():
+    t = 20
+    sim = torch.full((2, 4, t), -5.0)
+    for k, value in enumerate((8.0, 7.9, 7.8, 7.0)):  # a window whose features match all well
+        sim[0, k, 2 + k] = value
+    for k, value in enumerate((6.0, 1.0, 0.5, 0.0)):  # one that stands out in a duller window
+        sim[1, k, 2 + k] = value
+    labels = pseudo_labels(sim, sim, _batch_for(torch.zeros(2, 4, t, dtype=torch.bool)),
+                           TrainConfig())  # fmt: skip
+    assert labels.align[1, 0] == 1.0  # below every sentence of window 0, first in its own
+    assert labels.align[0, 3] == 0.0  # above every sentence of window 1, last in its own
+
+
 def test_loss_decreases_on_a_tiny_set():
     items, _ = toy_items(6, seed=0)
     cfg = TrainConfig(stage1_epochs=6, stage2_epochs=1, batch_videos=3)
@@ -243,6 +271,35 @@ def test_co_training_improves_on_stage_1_where_asr_is_far_off():
     stage1.load_state_dict(result.stage1_state)
     before, after = _r_at_1(stage1.eval(), items, truth), _r_at_1(result.model, items, truth)
     assert after >= before + 0.02, (before, after)
+
+
+def test_members_trained_in_parallel_processes_equal_those_trained_one_after_the_other(
+    monkeypatch,
+):
+    from dataclasses import replace
+
+    import aligner.tan.train as train_module
+
+    from aligner.pipeline import torch_threads
+    from aligner.tan.model import members_of
+
+    items, _ = toy_items(6, seed=2)
+    cfg = TrainConfig(stage1_epochs=1, stage2_epochs=1, batch_videos=3)
+    two = replace(TINY, members=2)
+    with torch_threads(1):  # as the workers train: one thread, so the sums add up alike
+        serial = train_items(items, SPEC, config=two, train_config=cfg, seed=3, progress=False)
+
+    def not_here(*args, **kwargs):
+        raise AssertionError("a member was trained in the parent process")
+
+    monkeypatch.setattr(train_module, "_train_one", not_here)  # spawned workers import afresh
+    parallel = train_items(items, SPEC, config=two, train_config=cfg, seed=3, progress=False,
+                           workers=2)  # fmt: skip
+    for a, b in zip(members_of(serial.model), members_of(parallel.model), strict=True):
+        assert a.state_dict().keys() == b.state_dict().keys()
+        assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
+    assert all(torch.equal(v, parallel.stage1_state[k]) for k, v in serial.stage1_state.items())
+    assert serial.history == parallel.history and serial.val_videos == parallel.val_videos
 
 
 def test_ensemble_members_are_the_models_trained_alone_from_successive_seeds():

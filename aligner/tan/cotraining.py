@@ -15,8 +15,9 @@ from aligner.tan.prior import asr_prior
 
 PEAK_BOX_S = 10  # seconds: a sentence is confident when its probability gathers in such a box
 EXCLUSION_TAU = TEMPERATURE  # TAN's temperature between the softmax over sentences and over time
-# alignability pseudo-labels by the rank of a sentence's best similarity within the batch:
-# the top share is taken as alignable, the bottom share as not, the middle stays unknown
+# alignability pseudo-labels by the rank of a sentence's best similarity (less its window's
+# median) within the batch: the top share where both branches agree on the window is taken as
+# alignable, the bottom share as not, the rest stays unknown
 ALIGN_TOP_SHARE, ALIGN_BOTTOM_SHARE = 0.5, 0.25
 
 
@@ -67,10 +68,16 @@ def pseudo_labels(
     Windows: each branch's best box of the ASR span's length (similarity + the ASR prior, as
     inference picks peaks, with `teacher_prior`); IoU >= `agree_iou` -> union.
     Confidence (which sentences the MIL-NCE keeps): the probability mass of each branch's best
-    `PEAK_BOX_S` box, joint + dual. Alignability (TAN: from the branches' max-similarity
-    ranks): the `ALIGN_TOP_SHARE` of the batch's sentences with the highest best similarity
-    (joint + dual) -> 1, the `ALIGN_BOTTOM_SHARE` with the lowest -> 0, unknown between;
-    curators' labels override."""
+    `PEAK_BOX_S` box, joint + dual. Alignability (TAN: from max-similarity ranks and co-training
+    agreement): each sentence's best similarity (joint + dual) less the median of its window's
+    sentences, ranked over the batch; the `ALIGN_TOP_SHARE` with the highest -> 1 where the
+    branches' windows agree, the `ALIGN_BOTTOM_SHARE` with the lowest -> 0, unknown between;
+    curators' labels override.
+
+    Why agreement and the median (quality suite, development folders, two training seeds,
+    mean ROC-AUC): 93.9 -> 94.9 (filler +2.4, crowded +2.0, workspace +0.1, generator -0.3),
+    R@1 85.0 -> 85.2; a sentence both branches place alike is more likely shown, and videos
+    whose features match everything better no longer fill the top of the batch."""
     span, real = batch.span, ~batch.text_pad
     if cfg.teacher_prior:
         joint_sim, dual_sim = with_prior(joint_sim, batch), with_prior(dual_sim, batch)
@@ -89,11 +96,17 @@ def pseudo_labels(
     confident = _top_share(mass, batch.text_pad, cfg.confident_fraction)
     fused = ((joint_sim + dual_sim) / 2).masked_fill(batch.video_pad[:, None, :], NEG)
     best = fused.amax(2)  # (B, K)
+    best = best - _window_median(best, batch.text_pad)  # as inference: against its video's median
     align = torch.full(span.shape, float("nan"))
-    align[_top_share(best, batch.text_pad, ALIGN_TOP_SHARE)] = 1.0
+    align[_top_share(best, batch.text_pad, ALIGN_TOP_SHARE) & agree] = 1.0
     align[_top_share(-best, batch.text_pad, ALIGN_BOTTOM_SHARE)] = 0.0
     align = torch.where(batch.human, batch.align_label, align)
     return PseudoLabels(target, (confident | batch.human) & real, align)
+
+
+def _window_median(score: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+    """`(B, 1)`: the median of each window's real sentences' `score` `(B, K)` (0 if none)."""
+    return score.masked_fill(pad, float("nan")).nanmedian(1, keepdim=True).values.nan_to_num(0.0)
 
 
 def _top_share(score: torch.Tensor, pad: torch.Tensor, share: float) -> torch.Tensor:

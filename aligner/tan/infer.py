@@ -22,7 +22,7 @@ Per sentence, from the similarity `(joint + dual) / 2` (TAN's eval fuses both br
   prior-weighted similarity relative to the video's median sentence (what a sentence names
   is shown when it matches some second much better than the video's typical sentence) plus
   shares of the alignability head's logits on the joint text tokens and on the sentence alone
-  (trained on the co-training teacher's max-similarity ranks);
+  (trained on the co-training teacher's max-similarity ranks where its branches agree);
 - dual_alignability / dual_peak: the same from the dual encoder alone (the review app ranks
   doubtful sentences where the branches disagree).
 
@@ -56,9 +56,9 @@ SPAN_DROP = math.log(2)  # start/end: similarity within ln 2 of the peak (prob >
 WINDOWS_PER_FORWARD = 32  # windows batched into one forward pass
 # calibration of the alignability score (cosine units): p = sigmoid(scale * (score - centre)),
 # a logistic fit on the quality suite's development folders (all four families pooled;
-# leave-one-family-out ECE 0.01-0.17; on the report folders 0.02-0.12: see
+# leave-one-family-out ECE 0.02-0.21, crowded worst; on the report folders 0.03-0.10: see
 # benchmarks/results/quality.json, "calibration" and "reliability")
-ALIGN_SCALE, ALIGN_CENTRE = 8.21, 0.0295
+ALIGN_SCALE, ALIGN_CENTRE = 8.04, -0.1191
 # the heads' logits in the alignability score: the head on the joint text tokens (it sees the
 # video) and the same head on the sentence alone (what is said: "subscribe" is never shown).
 # Development folders, 4-member ensemble, mean ROC-AUC: joint 0.2 alone 88.8; + sentence 0.2
@@ -117,7 +117,7 @@ def alignability_score(
     value (cosine units) minus the video's median sentence's best value (a video whose
     features match everything a little better shifts no sentence), plus, per `(probability
     (K,), weight)` of `heads`, weight x the logit of an alignability head's probability
-    (trained on the co-training teacher's max-similarity ranks)."""
+    (trained on the co-training teacher's max-similarity ranks where its branches agree)."""
     best = weighted.max(axis=1) * temperature if weighted.shape[1] else np.zeros(len(weighted))
     score = best - (np.median(best) if len(best) else 0.0)
     for head, weight in heads:

@@ -12,8 +12,9 @@ stays. The MIL-NCE is restricted to the more confident half of the sentences (by
 teacher's probability over time gathers in one 10 s box, joint + dual).
 
 Alignability BCE (both stages; stage 1 labels with the model itself, stage 2 with the teacher):
-TAN's rank rule: the half of a batch's sentences with the best max-similarity (joint + dual)
--> 1, the quarter with the worst -> 0. (A prediction's alignability combines the head with the
+TAN's rank rule with co-training agreement: each sentence's max-similarity (joint + dual) less
+its window's median, ranked over the batch; the top half -> 1 where the joint and dual windows
+agree, the bottom quarter -> 0. (A prediction's alignability combines the head with the
 similarity score, see `infer`; each alone ranked worse on the quality suite. An earlier
 rule, "a sentence matching the look that recurs through the video is not alignable", held only
 where that look is a talking head; where a workspace recurs it marked the steps themselves.)
@@ -100,16 +101,22 @@ def train_items(
     seed: int = 0,
     progress: bool = True,
     entity_prompts=None,
+    workers: int = 1,
 ) -> TrainResult:
     """Train stage 1 then stage 2 on `items`; deterministic for a given seed. With
     `config.members` > 1 each member is trained alone from seed `seed + i` (its own held-out
-    videos too) and the result is their `TANEnsemble`; its history rows carry `member`."""
+    videos too) and the result is their `TANEnsemble`; its history rows carry `member`.
+    `workers` > 1 trains that many members at once, each in its own process on one torch
+    thread (the same weights as one after the other, on one thread)."""
     cfg, tcfg = config or TANConfig(), train_config or TrainConfig()
     if not items:
         raise AlignerError("nothing to train on: no video has both features and sentences")
     one = replace(cfg, members=1)
-    results = [_train_one(items, spec, one, tcfg, seed + i, progress, entity_prompts)
-               for i in range(cfg.members)]  # fmt: skip
+    jobs = [(items, spec, one, tcfg, seed + i, entity_prompts) for i in range(cfg.members)]
+    if workers > 1 and cfg.members > 1:
+        results = _train_in_processes(jobs, min(workers, cfg.members), progress)
+    else:
+        results = [_train_one(*job, progress=progress) for job in jobs]
     if cfg.members == 1:
         return results[0]
     stage1 = TANEnsemble.of([_with_state(r.model, r.stage1_state) for r in results])
@@ -118,8 +125,53 @@ def train_items(
                        results[0].train_videos, results[0].val_videos)  # fmt: skip
 
 
-def _train_one(items, spec, cfg: TANConfig, tcfg: TrainConfig, seed: int, progress,
-               entity_prompts) -> TrainResult:  # fmt: skip
+def member_workers(members: int) -> int:
+    """Processes for training `members` ensemble members: one per core, at most one each."""
+    import os
+
+    return max(1, min(members, os.cpu_count() or 1))
+
+
+def _train_in_processes(jobs: list[tuple], workers: int, progress: bool) -> list[TrainResult]:
+    """`_train_one` of each job in a pool of `workers` spawned processes (a SIGKILLed parent
+    takes them with it), in job order; a bar counts the members done."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tqdm import tqdm
+
+    from aligner.lifeline import die_with_parent
+
+    context = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
+    bar = tqdm(total=len(jobs), desc="ensemble members", unit="member", disable=not progress)
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent,
+                             initargs=(os.getpid(),)) as pool:  # fmt: skip
+        futures = [pool.submit(_train_member, job) for job in jobs]
+        for future in futures:
+            future.add_done_callback(lambda _: bar.update())
+        results = [future.result() for future in futures]
+    bar.close()
+    return [_rebuilt(job, result) for job, result in zip(jobs, results, strict=True)]
+
+
+def _train_member(job: tuple) -> TrainResult:
+    """In a worker: one member on one torch thread; its weights go back as a state dict."""
+    torch.set_num_threads(1)
+    result = _train_one(*job, progress=False)
+    return replace(result, model=_snapshot(result.model))
+
+
+def _rebuilt(job: tuple, result: TrainResult) -> TrainResult:
+    items, spec, cfg, _, _, entity_prompts = job
+    model = build_model(cfg, spec)
+    aux_losses.attach(model, entity_prompts)
+    model.load_state_dict(result.model)
+    return replace(result, model=model.eval())
+
+
+def _train_one(items, spec, cfg: TANConfig, tcfg: TrainConfig, seed: int, entity_prompts,
+               progress: bool) -> TrainResult:  # fmt: skip
     with _deterministic(seed):
         rng = np.random.default_rng(seed)
         train, val = split_videos(items, tcfg, rng)
@@ -343,7 +395,8 @@ def _train_and_save(ws, store, out: Path, key: str, visual, text, cfg, tcfg, see
         prompts = aux_losses.prepare(ws, store, items, spec, tcfg)  # None unless switched on
         aux = {"entity_prompts": prompts} if prompts is not None else {}
         result = train_items(items, spec, config=cfg, train_config=tcfg, seed=seed,
-                             progress=progress, **aux)  # fmt: skip
+                             progress=progress, workers=member_workers(cfg.members),
+                             **aux)  # fmt: skip
         save_checkpoint(_with_state(result.model, result.stage1_state), stage1,
                         extra={"stage": 1, **stamp})  # fmt: skip
         # written last: a checkpoint under the real name means the training finished
