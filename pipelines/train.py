@@ -60,8 +60,9 @@ def train_on_shards(
     storage: str | Path | None = None,
 ) -> ScaleTrainSummary:
     """Train on every finished feature shard under `out` with `workers` DDP workers for `steps`
-    optimiser steps in all (`stage_steps`); writes `checkpoint` (+ its stage-1 sibling). `labels`: sentence_id -> curator label row (as
-    `aligner.tan.train` reads them from the store). Needs a connected Ray instance."""
+    optimiser steps in all (`stage_steps`); writes `checkpoint` (+ its stage-1 sibling).
+    `labels`: sentence_id -> curator label row (as `aligner.tan.train` reads them from the
+    store). Needs a connected Ray instance."""
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 

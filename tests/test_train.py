@@ -279,7 +279,6 @@ def test_members_trained_in_parallel_processes_equal_those_trained_one_after_the
     from dataclasses import replace
 
     import aligner.tan.train as train_module
-
     from aligner.pipeline import torch_threads
     from aligner.tan.model import members_of
 
