@@ -213,7 +213,7 @@ def test_train_decides_itself_whether_its_checkpoint_is_up_to_date(toy_features,
 
     calls = []
 
-    def fake_train_items(items, spec, *, config, train_config, seed, progress):
+    def fake_train_items(items, spec, *, config, train_config, seed, progress, **_):
         calls.append(train_config)
         model = build_model(config, spec).eval()
         return train.TrainResult(model, model.state_dict())
