@@ -25,9 +25,15 @@ DENSITY_SAMPLES, DENSITY_BIN_S = 200_000, 0.5  # histogram of a family's offsets
 
 def nearest_showing_ceiling(family: str, seed: int) -> float:
     """R@1 (%) over the family's shown sentences of picking the nearest showing of the thing."""
-    hits = [_nearest_is_shown(plan, s) for plan in plans(family, seed) for s in plan.sentences
-            if s.shown is not None]  # fmt: skip
-    return round(100.0 * sum(hits) / max(len(hits), 1), 1)
+    hits = total = 0
+    for plan in plans(family, seed):
+        for thing, said in _sentences_by_thing(plan).items():
+            showings = [s for s in plan.shots if thing in s.things]
+            for sentence, shot in said:
+                mid = (sentence.start + sentence.end) / 2
+                hits += min(showings, key=lambda s: _distance(mid, s)) is shot
+                total += 1
+    return round(100.0 * hits / max(total, 1), 1)
 
 
 def assignment_ceiling(family: str, seed: int) -> float:
@@ -74,14 +80,6 @@ def _sentences_by_thing(plan: VideoPlan) -> dict[str, list[tuple[Sentence, Shot]
 
 def _shot_of(plan: VideoPlan, sentence: Sentence) -> Shot:
     return next(s for s in plan.shots if (s.start, s.end) == tuple(sentence.shown))
-
-
-def _nearest_is_shown(plan: VideoPlan, sentence: Sentence) -> bool:
-    shot = _shot_of(plan, sentence)
-    thing = named_thing(sentence.text, shot)
-    showings = [s for s in plan.shots if thing in s.things]
-    mid = (sentence.start + sentence.end) / 2
-    return min(showings, key=lambda s: _distance(mid, s)) is shot
 
 
 def named_thing(text: str, shot: Shot) -> str:
