@@ -132,6 +132,24 @@ def test_malformed_caption_json_is_one_line_and_the_rest_is_ingested(tmp_path, m
     assert (summary.ok, summary.no_subtitles) == (1, 1)
 
 
+def test_an_unpaired_surrogate_in_json_text_is_replaced_and_named(tmp_path, mp4):
+    # JSON's "\\ud800" escape decodes to a lone surrogate, which neither DuckDB nor UTF-8 holds
+    ds = tmp_path / "ds"
+    lone = '{"start": [0.0, 1.0], "end": [1.0, 2.0], "text": ["Stir \\ud800 well.", "Fry it."]}'
+    add_video(ds, mp4, "lone", (".json", lone))
+    add_video(ds, mp4, "entry")
+    put(
+        ds, "caption.json", '{"entry": {"start": [0.5], "end": [1.5], "text": ["Cut \\udfff it."]}}'
+    )
+    summary, lines = run_ingest(ds)
+    assert "lone.json: 1 cue(s) with unpaired UTF-16 surrogates" in line_for(lines, "lone.json")
+    assert "1 cue(s) with unpaired UTF-16 surrogates" in line_for(lines, "caption.json")
+    assert (summary.ok, summary.errors) == (2, 0)
+    with Store(ds / ".aligner/aligner.duckdb") as s:
+        assert [r.text for r in s.sentences("lone")] == ["Stir \ufffd well.", "Fry it."]
+        assert [r.text for r in s.sentences("entry")] == ["Cut \ufffd it."]
+
+
 def test_breaking_files_after_a_good_run_loses_nothing(tmp_path, mp4):
     ds = tmp_path / "ds"
     add_video(ds, mp4, "a", (".vtt", GOOD_VTT))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -41,6 +42,8 @@ def normalize_cues(
 
     - cues without words ('', '-', '♪', a bare `[Music]`), or with a time that is not a finite
       number, are dropped; labels are stripped from the text (`text.strip_labels`);
+    - an unpaired UTF-16 surrogate (JSON's "\\ud800" escape decodes to one; no store or
+      UTF-8 file can hold it) becomes U+FFFD, and a warning names the file;
     - negative times are clamped to 0; a cue whose end is before its start is swapped
       (the text is kept, a warning names the file);
     - with the video's `duration`: cues kept inside it (`clamp_to_duration`; before the steps
@@ -55,11 +58,11 @@ def normalize_cues(
       its own time (raw captions keep each line on screen while the next is said).
     """
     warn = warn or _log_warning
-    counts = {"reversed": 0, "negative": 0, "not finite": 0}
-    fixed = [c for c in (_fix_times(cue, counts) for cue in cues) if c is not None]
+    counts = {"reversed": 0, "negative": 0, "not finite": 0, "surrogates": 0}
+    fixed = [c for c in (_fix_times(_fix_text(cue, counts), counts) for cue in cues) if c]
     for problem, n in counts.items():
         if n:
-            warn(f"{path}: {n} cue(s) with {problem} times ({_REPAIR[problem]})")
+            warn(f"{path}: {n} cue(s) with {_REPAIR[problem]}")
     if duration is not None and fixed:
         fixed = clamp_to_duration(fixed, duration, path, warn=warn)
     fixed.sort(key=lambda c: c.start)
@@ -111,7 +114,22 @@ def _trim_overlaps(cues: list[Cue]) -> list[Cue]:
     return cues
 
 
-_REPAIR = {"reversed": "start and end swapped", "negative": "clamped to 0", "not finite": "dropped"}
+_REPAIR = {
+    "reversed": "reversed times (start and end swapped)",
+    "negative": "negative times (clamped to 0)",
+    "not finite": "not finite times (dropped)",
+    "surrogates": "unpaired UTF-16 surrogates in the text (replaced by U+FFFD)",
+}
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _fix_text(cue: Cue, counts: dict[str, int]) -> Cue:
+    text, n = _SURROGATE.subn("\ufffd", cue.text)
+    if not n:
+        return cue
+    counts["surrogates"] += 1
+    words = tuple(replace(w, text=_SURROGATE.sub("\ufffd", w.text)) for w in cue.words)
+    return replace(cue, text=text, words=words)
 
 
 def _fix_times(cue: Cue, counts: dict[str, int]) -> Cue | None:
