@@ -99,7 +99,7 @@ def test_the_ceiling_counts_a_sentence_said_nearer_another_showing_as_a_miss(mon
     ))  # fmt: skip
     assert ceiling.nearest_showing_ceiling("filler", 3) == 100.0  # every thing is shown once
     assert ceiling.nearest_showing_ceiling("workspace", 3) < 100.0  # things recur there
-    monkeypatch.setattr(ceiling, "plans", lambda family, seed: [plan])
+    monkeypatch.setattr(ceiling, "plans", lambda family, seed, offset=None: [plan])
     assert ceiling.nearest_showing_ceiling("any", 0) == 50.0
 
 
@@ -114,10 +114,31 @@ def test_the_assignment_ceiling_gives_each_showing_one_sentence(monkeypatch):
         Sentence(said, 33.0, 35.0, (10.0, 20.0)),  # 23 s late, yet before the second one
         Sentence(said, 41.0, 43.0, (40.0, 50.0)),  # on time
     ))  # fmt: skip
-    monkeypatch.setattr(ceiling, "plans", lambda family, seed: [plan])
+    monkeypatch.setattr(ceiling, "plans", lambda family, seed, offset=None: [plan])
     monkeypatch.setitem(ceiling.OFFSETS, "any", laplace_offset)
     assert ceiling.nearest_showing_ceiling("any", 0) == 50.0  # both nearest the second showing
     assert ceiling.assignment_ceiling("any", 0) == 100.0  # one sentence per showing
     late = (Sentence(said, 41.0, 43.0, (10.0, 20.0)),)  # alone and nearer the other showing
-    monkeypatch.setattr(ceiling, "plans", lambda family, seed: [VideoPlan("v", 90.0, shots, late)])
+    monkeypatch.setattr(
+        ceiling, "plans", lambda family, seed, offset=None: [VideoPlan("v", 90.0, shots, late)]
+    )
     assert ceiling.assignment_ceiling("any", 0) == 0.0
+
+
+def test_another_offset_sampler_keeps_the_shots_and_moves_the_narration(monkeypatch):
+    import benchmarks.quality.ceiling as ceiling
+    from benchmarks.quality.families import THINGS, Sentence, Shot, VideoPlan, mixture_offset
+
+    own, mixed = plans("crowded", 3, 2), plans("crowded", 3, 2, offset=mixture_offset)
+    assert [p.shots for p in own] == [p.shots for p in mixed]
+    assert [s.start for s in own[0].sentences] != [s.start for s in mixed[0].sentences]
+    assert ceiling.asr_r_at_1("crowded", 3) > ceiling.asr_r_at_1("crowded", 3, mixture_offset)
+    thing = THINGS[0]
+    shots = (Shot("photo", 10.0, 20.0, (thing.name,)),)
+    plan = VideoPlan("v", 90.0, shots, (
+        Sentence("a", 12.0, 14.0, (10.0, 20.0)),  # its midpoint inside the showing: a hit
+        Sentence("b", 32.0, 34.0, (10.0, 20.0)),  # 14 s after it: a miss
+        Sentence("c", 50.0, 52.0),  # nothing shown: not counted
+    ))  # fmt: skip
+    monkeypatch.setattr(ceiling, "plans", lambda family, seed, offset=None: [plan])
+    assert ceiling.asr_r_at_1("any", 0) == 50.0

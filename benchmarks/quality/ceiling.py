@@ -9,6 +9,11 @@ model; the generator family has no plans here).
   and the noisy ASR times does better (up to the gap between the most likely assignment and the
   one with the most expected hits), so a family whose ASR baseline lies within 25 points of this
   ceiling cannot meet the target "ASR + 25 points".
+- `asr_r_at_1`: the ASR timestamp's own R@1 (its midpoint inside the shown span).
+
+Each takes `offset`, another sampler of narration offsets than the family's (the shots stay the
+same): how the target and the ceilings move when a family is narrated with other noise, e.g.
+the issue's mixture (`families.mixture_offset`).
 """
 
 from __future__ import annotations
@@ -21,12 +26,13 @@ from benchmarks.quality.families import OFFSETS, THING_BY_NAME, Sentence, Shot, 
 from benchmarks.quality.render import plans
 
 DENSITY_SAMPLES, DENSITY_BIN_S = 200_000, 0.5  # histogram of a family's offsets
+Sampler = Callable[[np.random.Generator], float]  # draws one narration offset (families)
 
 
-def nearest_showing_ceiling(family: str, seed: int) -> float:
+def nearest_showing_ceiling(family: str, seed: int, offset: Sampler | None = None) -> float:
     """R@1 (%) over the family's shown sentences of picking the nearest showing of the thing."""
     hits = total = 0
-    for plan in plans(family, seed):
+    for plan in plans(family, seed, offset=offset):
         for thing, said in _sentences_by_thing(plan).items():
             showings = [s for s in plan.shots if thing in s.things]
             for sentence, shot in said:
@@ -36,13 +42,13 @@ def nearest_showing_ceiling(family: str, seed: int) -> float:
     return round(100.0 * hits / max(total, 1), 1)
 
 
-def assignment_ceiling(family: str, seed: int) -> float:
+def assignment_ceiling(family: str, seed: int, offset: Sampler | None = None) -> float:
     """R@1 (%) of the oracle's most likely assignment of sentences to showings (module doc)."""
     from scipy.optimize import linear_sum_assignment
 
-    log_density = offset_log_density(OFFSETS[family])
+    log_density = offset_log_density(offset or OFFSETS[family])
     hits = total = 0
-    for plan in plans(family, seed):
+    for plan in plans(family, seed, offset=offset):
         for thing, said in _sentences_by_thing(plan).items():
             showings = [s for s in plan.shots if thing in s.things]
             cost = -log_density(np.array([[s.start - x.start for x in showings] for s, _ in said]))
@@ -52,7 +58,16 @@ def assignment_ceiling(family: str, seed: int) -> float:
     return round(100.0 * hits / max(total, 1), 1)
 
 
-def offset_log_density(sample: Callable[[np.random.Generator], float]) -> Callable:
+def asr_r_at_1(family: str, seed: int, offset: Sampler | None = None) -> float:
+    """R@1 (%) of the ASR midpoint over the family's shown sentences (HTM-Align's hit rule)."""
+    from aligner.evaluate import is_hit
+
+    hits = [is_hit((s.start + s.end) / 2, *s.shown) for plan in plans(family, seed, offset=offset)
+            for s in plan.sentences if s.shown is not None]  # fmt: skip
+    return round(100.0 * float(np.mean(hits)), 1) if hits else 0.0
+
+
+def offset_log_density(sample: Sampler) -> Callable:
     """log p(offset) of a sampler, from a histogram of its draws (floored where it never lands:
     an assignment may still need such an offset)."""
     rng = np.random.default_rng(0)

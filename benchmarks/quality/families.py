@@ -175,8 +175,9 @@ def place(said: list[Sentence], duration: float) -> tuple[Sentence, ...]:
 
 
 # -- families ----------------------------------------------------------------------------------
-def plan_filler(seed: int, index: int) -> VideoPlan:
-    """Photos between talking-head filler; about one new thing per step."""
+def plan_filler(seed: int, index: int, offset=None) -> VideoPlan:
+    """Photos between talking-head filler; about one new thing per step. (`offset`: another
+    sampler of narration offsets than the family's; the shots stay the same.)"""
     rng = np.random.default_rng([seed, index, 1])
     duration = float(rng.uniform(120, 240))
     deck = list(rng.permutation([t.name for t in THINGS]))
@@ -190,7 +191,8 @@ def plan_filler(seed: int, index: int) -> VideoPlan:
         shots.append(Shot("head", t, min(duration, t + gap)))
         t += gap
     shots.append(Shot("head", t, duration))
-    return _finish(rng, "filler", duration, shots, OFFSETS["filler"], P_UNNARRATED, index)
+    offset = offset or OFFSETS["filler"]
+    return _finish(rng, "filler", duration, shots, offset, P_UNNARRATED, index)
 
 
 def plan_workspace(seed: int, index: int, offset=None) -> VideoPlan:
@@ -218,7 +220,7 @@ def plan_workspace(seed: int, index: int, offset=None) -> VideoPlan:
     return _replace(plan, container=("mp4", "mkv", "webm")[index % 3], size=sizes[index % 3 - 1])
 
 
-def plan_crowded(seed: int, index: int) -> VideoPlan:
+def plan_crowded(seed: int, index: int, offset=None) -> VideoPlan:
     """Long videos of collages (2-3 things), cross-faded, dense or sparse narration."""
     rng = np.random.default_rng([seed, index, 3])
     duration = float(rng.uniform(300, 720))
@@ -232,7 +234,7 @@ def plan_crowded(seed: int, index: int) -> VideoPlan:
                           int(rng.integers(1 << 30))))  # fmt: skip
         t += length
     shots[-1] = Shot("collage", shots[-1].start, duration, shots[-1].things, shots[-1].seed)
-    nar = _Narrator(rng, OFFSETS["crowded"])
+    nar = _Narrator(rng, offset or OFFSETS["crowded"])
     for shot in shots:
         named = shot.things if dense else shot.things[:1]
         for thing in named:
@@ -261,10 +263,10 @@ def _replace(plan: VideoPlan, **changes) -> VideoPlan:
     return replace(plan, **changes)
 
 
-def plan_workspace_mixture(seed: int, index: int) -> VideoPlan:
+def plan_workspace_mixture(seed: int, index: int, offset=None) -> VideoPlan:
     """The workspace narrated with the filler's offsets (half of them 5-40 s off): a stand-in
     for the issue's external folder 2, kept out of the suite's families (never tuned on)."""
-    return plan_workspace(seed, index, OFFSETS["workspace_mixture"])
+    return plan_workspace(seed, index, offset or OFFSETS["workspace_mixture"])
 
 
 OFFSETS = {"filler": mixture_offset, "workspace": laplace_offset, "crowded": late_offset,

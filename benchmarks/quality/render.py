@@ -157,9 +157,10 @@ def write_subtitles(plan: VideoPlan, folder: Path) -> Path:
     return path
 
 
-def plans(family: str, seed: int, n_videos: int | None = None) -> list[VideoPlan]:
+def plans(family: str, seed: int, n_videos: int | None = None, offset=None) -> list[VideoPlan]:
+    """The folder's plans; `offset` narrates them with another offset sampler (same shots)."""
     n = n_videos or VIDEOS[family]
-    return [PLANNERS[family](seed, i) for i in range(n)]
+    return [PLANNERS[family](seed, i, offset) for i in range(n)]
 
 
 def write_folder(out: Path, family: str, seed: int, n_videos: int | None = None) -> Path:
