@@ -97,15 +97,20 @@ def _compact(report: dict) -> dict:
 
 # -- speed -------------------------------------------------------------------------------------
 def _in_child(fn, *args):
-    """Run fn in a fresh process; returns (its result, its peak RSS in MB)."""
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(1) as pool:
-        return pool.apply(_measured, (fn, *args))
+    """Run fn in a fresh process; returns (its result, its peak RSS in MB, or its largest
+    child's: training spawns one process per ensemble member). Not a Pool: a pool's daemonic
+    workers may not start processes of their own."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+        return pool.submit(_measured, fn, *args).result()
 
 
 def _measured(fn, *args):
     result = fn(*args)
-    return result, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF,
+                                                             resource.RUSAGE_CHILDREN))  # fmt: skip
+    return result, peak / 1024
 
 
 def train_sample(work: str, epochs: int | None) -> dict:
