@@ -158,3 +158,32 @@ def test_laff_weights_name_each_backbone_and_sum_to_one():
     assert list(weights) == ["builtin", "clip"]
     assert sum(weights.values()) == pytest.approx(1.0, abs=1e-3)
     assert all(0.0 < w < 1.0 for w in weights.values())
+
+
+def test_the_sentence_head_is_averaged_over_the_nearest_bank_sentences(monkeypatch):
+    from aligner.tan import sentence_bank
+
+    model, rng = _model(), np.random.default_rng(0)
+    bank = rng.normal(size=(30, 5)).astype(np.float16).astype(np.float32)
+    text = np.concatenate([bank[:2] + 0.05 * rng.normal(size=(2, 5)), rng.normal(size=(1, 5))])
+    text = text.astype(np.float32)
+    video, start = [rng.normal(size=(40, 6)).astype(np.float32)], np.array([2.0, 15.0, 30.0])
+    plain = predict_video(model, video, text, start, start + 3)
+    model.sentence_bank = bank.astype(np.float16)
+    pooled = predict_video(model, video, text, start, start + 3)
+    with torch.no_grad():  # by hand: the bank's logits, each sentence's 20 nearest by cosine
+        logits = model.sentence_logit(torch.from_numpy(bank)).numpy()
+    unit = bank / np.linalg.norm(bank, axis=1, keepdims=True)
+    cosine = text @ unit.T / np.linalg.norm(text, axis=1, keepdims=True)
+    nearest = np.argsort(-cosine, axis=1)[:, : sentence_bank.NEIGHBOURS]
+    np.testing.assert_allclose(pooled.dual_head, 1 / (1 + np.exp(-logits[nearest].mean(1))),
+                               rtol=1e-5)  # fmt: skip
+    assert not np.allclose(plain.dual_head, pooled.dual_head)
+    np.testing.assert_array_equal(pooled.sim, plain.sim)  # only the sentence head changes
+    np.testing.assert_array_equal(pooled.head, plain.head)
+    # with one neighbour a bank sentence keeps the head's own answer (the forward pass's)
+    monkeypatch.setattr(sentence_bank, "NEIGHBOURS", 1)
+    own = predict_video(model, video, bank[:3], start, start + 3)
+    model.sentence_bank = None
+    np.testing.assert_allclose(own.dual_head, predict_video(model, video, bank[:3], start,
+                                                            start + 3).dual_head, rtol=1e-5)  # fmt: skip

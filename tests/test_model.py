@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from aligner.errors import AlignerError
-from aligner.tan.checkpoints import load_checkpoint, save_checkpoint
+from aligner.tan.checkpoints import load_checkpoint, read_stamp, save_checkpoint
 from aligner.tan.config import FeatureSpec, TANConfig
 from aligner.tan.model import build_model
 
@@ -122,8 +123,6 @@ def test_missing_or_corrupt_checkpoint_names_the_file(tmp_path):
 
 
 def test_the_inputs_stamp_is_read_without_the_weights(tmp_path):
-    from aligner.tan.checkpoints import read_stamp
-
     path = save_checkpoint(build_model(TINY, SPEC), tmp_path / "tan.pt",
                            extra={"inputs_key": "abc123", "run_id": "train-1"})  # fmt: skip
     stamp = read_stamp(path)
@@ -178,3 +177,13 @@ def test_an_ensemble_checkpoint_round_trips_and_old_single_checkpoints_still_loa
     old["config"] = {k: v for k, v in asdict(TINY).items() if k != "members"}
     torch.save(old, path)
     assert type(load_checkpoint(path)[0]) is TAN
+
+
+def test_the_sentence_bank_travels_with_the_checkpoint_but_not_its_stamp(tmp_path):
+    torch.manual_seed(0)
+    model = build_model(TINY, SPEC).eval()
+    assert load_checkpoint(save_checkpoint(model, tmp_path / "none.pt"))[0].sentence_bank is None
+    model.sentence_bank = np.random.default_rng(0).normal(size=(7, 8)).astype(np.float16)
+    path = save_checkpoint(model, tmp_path / "bank.pt")
+    np.testing.assert_array_equal(load_checkpoint(path)[0].sentence_bank, model.sentence_bank)
+    assert "sentence_bank" not in read_stamp(path)  # stamps are small and JSON-like

@@ -317,6 +317,10 @@ def test_ensemble_members_are_the_models_trained_alone_from_successive_seeds():
                                 strict=True):  # fmt: skip
             assert torch.equal(a, b), name
     assert {h["member"] for h in ensemble.history} == {0, 1}
+    # both carry the sentence bank: every video's sentence vectors, held-out ones too
+    every = np.concatenate([it.text for it in items]).astype(np.float16)
+    np.testing.assert_array_equal(ensemble.model.sentence_bank, every)
+    np.testing.assert_array_equal(alone[0].model.sentence_bank, every)
     # the stage-1 snapshot is the members' stage-1 weights, loadable into the ensemble
     stage1 = copy.deepcopy(ensemble.model)
     stage1.load_state_dict(ensemble.stage1_state)

@@ -1,9 +1,10 @@
 """Checkpoint files: where they live, and how they are written and read.
 
 A checkpoint carries its config and the names/dims of the feature backbones it was trained on:
-`{"config": asdict(cfg), "features": {...}, "state_dict": ..., **extra}`. Training stamps its
-checkpoints with the key of their inputs (`extra["inputs_key"]`), so it can tell by reading the
-stamp that a checkpoint is up to date."""
+`{"config": asdict(cfg), "features": {...}, "state_dict": ..., **extra}`, and the model's
+sentence bank (`aligner.tan.sentence_bank`) under "sentence_bank" when it has one. Training
+stamps its checkpoints with the key of their inputs (`extra["inputs_key"]`), so it can tell by
+reading the stamp that a checkpoint is up to date."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from aligner.atomic import atomic_write
@@ -22,6 +24,7 @@ CHECKPOINTS_DIR = "checkpoints"  # under the workspace root
 CHECKPOINT_NAME = "tan.pt"
 STAGE1_SUFFIX = ".stage1.pt"  # sibling checkpoint: the model before co-training
 CHECKPOINT_NOT_FOUND = "checkpoint not found (run `aligner train` first)"
+BANK_KEY = "sentence_bank"  # the model's `sentence_bank` (float16), when it has one
 
 
 def default_checkpoint(ws) -> Path:
@@ -43,6 +46,8 @@ def save_checkpoint(model: TAN, path: str | Path, *, extra: dict[str, Any] | Non
         "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
         **(extra or {}),
     }
+    if model.sentence_bank is not None:
+        payload[BANK_KEY] = torch.from_numpy(np.asarray(model.sentence_bank, np.float16))
     try:
         return atomic_write(path, lambda f: torch.save(payload, f))
     except (OSError, RuntimeError) as err:  # torch wraps a full disk in a RuntimeError
@@ -84,6 +89,8 @@ def load_checkpoint(
         )
     model = build_model(cfg, spec)
     model.load_state_dict(payload["state_dict"])
+    if BANK_KEY in payload:
+        model.sentence_bank = payload[BANK_KEY].numpy()
     model.eval()
     return model, payload
 
@@ -98,7 +105,7 @@ def read_stamp(path: str | Path) -> dict[str, Any] | None:
         payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception:  # a truncated or foreign file is no stamp: the caller makes a new one
         return None
-    return {k: v for k, v in payload.items() if k != "state_dict"}
+    return {k: v for k, v in payload.items() if k not in ("state_dict", BANK_KEY)}
 
 
 def _describe(spec: FeatureSpec) -> str:

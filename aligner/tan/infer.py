@@ -22,7 +22,9 @@ Per sentence, from the similarity `(joint + dual) / 2` (TAN's eval fuses both br
   prior-weighted similarity relative to the video's median sentence (what a sentence names
   is shown when it matches some second much better than the video's typical sentence) plus
   shares of the alignability head's logits on the joint text tokens and on the sentence alone
-  (trained on the co-training teacher's max-similarity ranks where its branches agree);
+  (trained on the co-training teacher's max-similarity ranks where its branches agree; the
+  sentence-alone logit averaged over the most similar sentences of the training folder,
+  `sentence_bank`);
 - dual_alignability / dual_peak: the same from the dual encoder alone (the review app ranks
   doubtful sentences where the branches disagree).
 
@@ -46,6 +48,7 @@ from aligner.keys import file_sha256, inputs_key
 from aligner.similarity import save_similarity
 from aligner.tan.config import TEMPERATURE
 from aligner.tan.prior import PRIOR_SCALE_S, PRIOR_WEIGHT, asr_prior
+from aligner.tan.sentence_bank import pooled_sentence_logits
 
 __all__ = ["PRIOR_SCALE_S", "PRIOR_WEIGHT", "VideoPrediction", "asr_prior", "peak_interval",
            "predict_video", "sentence_rows"]  # fmt: skip
@@ -56,9 +59,9 @@ SPAN_DROP = math.log(2)  # start/end: similarity within ln 2 of the peak (prob >
 WINDOWS_PER_FORWARD = 32  # windows batched into one forward pass
 # calibration of the alignability score (cosine units): p = sigmoid(scale * (score - centre)),
 # a logistic fit on the quality suite's development folders (all four families pooled;
-# leave-one-family-out ECE 0.02-0.21, crowded worst; on the report folders 0.03-0.10: see
+# leave-one-family-out ECE 0.02-0.26, crowded worst; on the report folders 0.02-0.12: see
 # benchmarks/results/quality.json, "calibration" and "reliability")
-ALIGN_SCALE, ALIGN_CENTRE = 8.04, -0.1191
+ALIGN_SCALE, ALIGN_CENTRE = 8.78, -0.093
 # the heads' logits in the alignability score: the head on the joint text tokens (it sees the
 # video) and the same head on the sentence alone (what is said: "subscribe" is never shown).
 # Development folders, 4-member ensemble, mean ROC-AUC: joint 0.2 alone 88.8; + sentence 0.2
@@ -210,6 +213,9 @@ def predict_video(
             pred = _predict_windows(model, video, np.asarray(text, np.float32), start, end)
     pred.asr_mid = (np.asarray(start, np.float64) + np.asarray(end, np.float64)) / 2
     pred.temperature = model.cfg.temperature
+    pooled = pooled_sentence_logits(model, text)  # the sentence head, pooled over the bank
+    if pooled is not None:
+        pred.dual_head = _sigmoid(pooled)
     return pred
 
 

@@ -58,6 +58,9 @@ class _Similarities:
     """Alignment matrices from normalised outputs (shared by a TAN and an ensemble)."""
 
     cfg: TANConfig
+    # sentence vectors of the training folder (`sentence_bank`), or None: set by training,
+    # carried by checkpoints, read by inference
+    sentence_bank = None
 
     def similarity(self, video: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """Alignment matrix `(B, K, T)` = cosine / tau, from normalised `(B, T, d)`, `(B, K, d)`."""
@@ -111,6 +114,11 @@ class TAN(_Similarities, nn.Module):
         find where a sentence belongs from the content, not from the (unreliable) ASR time."""
         return self.text_in(self.in_drop(text))
 
+    def sentence_logit(self, text: torch.Tensor) -> torch.Tensor:
+        """The alignability head on sentences alone, `(..., Dt)` -> `(...)` (`dual_align_logit`
+        of a forward pass, without the video)."""
+        return self.align_head(self.encode_text(text))[..., 0]
+
     def forward(
         self,
         video: list[torch.Tensor],
@@ -163,6 +171,9 @@ class TANEnsemble(_Similarities, nn.Module):
             align_logit=torch.stack([o.align_logit for o in outs]).mean(0),
             dual_align_logit=torch.stack([o.dual_align_logit for o in outs]).mean(0),
         )
+
+    def sentence_logit(self, text: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m.sentence_logit(text) for m in self.members]).mean(0)
 
     @classmethod
     def of(cls, members: list[TAN]) -> TANEnsemble:

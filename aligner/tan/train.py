@@ -59,6 +59,7 @@ from aligner.tan.config import FeatureSpec, TANConfig, TrainConfig
 from aligner.tan.cotraining import ema_update, pseudo_labels
 from aligner.tan.losses import NEG, total_loss
 from aligner.tan.model import TAN, TANEnsemble, build_model
+from aligner.tan.sentence_bank import sample_bank
 
 VAL_SLACK_S = 5  # validation: a peak this close to the target window counts as agreeing
 
@@ -117,12 +118,16 @@ def train_items(
         results = _train_in_processes(jobs, min(workers, cfg.members), progress)
     else:
         results = [_train_one(*job, progress=progress) for job in jobs]
+    bank = sample_bank([it.text for it in items], seed)  # every video's, held-out ones too
     if cfg.members == 1:
+        results[0].model.sentence_bank = bank
         return results[0]
     stage1 = TANEnsemble.of([_with_state(r.model, r.stage1_state) for r in results])
     history = [{**h, "member": i} for i, r in enumerate(results) for h in r.history]
-    return TrainResult(TANEnsemble.of([r.model for r in results]), _snapshot(stage1), history,
-                       results[0].train_videos, results[0].val_videos)  # fmt: skip
+    model = TANEnsemble.of([r.model for r in results])
+    model.sentence_bank = bank
+    return TrainResult(model, _snapshot(stage1), history, results[0].train_videos,
+                       results[0].val_videos)  # fmt: skip
 
 
 def member_workers(members: int) -> int:
