@@ -202,6 +202,18 @@ def iter_feature_videos(files: Iterable[Path], *, rank: int = 0, world: int = 1
                     yield _feature_video(row)
 
 
+def iter_sentence_vectors(files: Iterable[Path]) -> Iterator[np.ndarray]:
+    """Each video's `(K, Dt)` sentence vectors from feature shards, reading only the text
+    columns (the sentence bank of the Ray trainer)."""
+    import pyarrow.parquet as pq
+
+    for path in files:
+        reader = pq.ParquetFile(path)
+        for batch in reader.iter_batches(FEATURE_ROW_GROUP, columns=["text", "text_dim"]):
+            for row in batch.to_pylist():
+                yield np.frombuffer(row["text"], "<f4").reshape(-1, row["text_dim"])
+
+
 def _feature_video(row: dict) -> dict[str, Any]:
     k = len(row["starts"])
     visual = [np.frombuffer(b, "<f4").reshape(-1, d) for b, d in

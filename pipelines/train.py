@@ -151,6 +151,7 @@ def _train_loop(loop: dict) -> None:
     from aligner.tan.checkpoints import save_checkpoint
     from aligner.tan.config import FeatureSpec, TANConfig, TrainConfig
     from aligner.tan.model import build_model
+    from aligner.tan.sentence_bank import sample_bank
     from aligner.tan.train import train_step
 
     torch.set_num_threads(1)  # see aligner.pipeline.TORCH_THREADS: small model, shared cores
@@ -175,8 +176,11 @@ def _train_loop(loop: dict) -> None:
         for _ in range(n_steps):  # the local step: the DDP forward, the module's parameters
             loss = train_step(model, teacher, next(batches), tcfg, opt)
     module.eval()
-    _report(module, stage1, {"loss": loss, "replicas_agree": _replicas_agree(module)}, rank,
-            save_checkpoint)  # fmt: skip
+    metrics = {"loss": loss, "replicas_agree": _replicas_agree(module)}
+    if rank == 0:  # as local training: the bank holds the sentences of every video
+        texts = shards.iter_sentence_vectors(loop["files"])
+        module.sentence_bank = sample_bank(texts, loop["seed"])
+    _report(module, stage1, metrics, rank, save_checkpoint)
 
 
 def _replicas_agree(module) -> bool:

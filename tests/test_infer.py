@@ -187,3 +187,25 @@ def test_the_sentence_head_is_averaged_over_the_nearest_bank_sentences(monkeypat
     model.sentence_bank = None
     np.testing.assert_allclose(own.dual_head, predict_video(model, video, bank[:3], start,
                                                             start + 3).dual_head, rtol=1e-5)  # fmt: skip
+
+
+def test_a_bank_beyond_its_size_is_an_ordered_uniform_sample_of_the_stream(monkeypatch):
+    from aligner.tan import sentence_bank
+
+    monkeypatch.setattr(sentence_bank, "BANK_SIZE", 10)
+    rng = np.random.default_rng(0)
+    videos = [rng.normal(size=(int(k), 4)).astype(np.float16).astype(np.float32)
+              for k in rng.integers(0, 7, size=12)]  # fmt: skip
+    every = np.concatenate(videos)
+    assert len(every) > 10
+    small = sentence_bank.sample_bank(videos[:2], seed=1)  # fewer than the size: all, in order
+    np.testing.assert_array_equal(small, np.concatenate(videos[:2]).astype(np.float16))
+    bank = sentence_bank.sample_bank(iter(videos), seed=1)  # a stream, read once
+    rows = [int(np.flatnonzero((every == b).all(1))[0]) for b in bank.astype(np.float32)]
+    assert len(bank) == 10 and rows == sorted(set(rows))  # distinct rows, in stream order
+    np.testing.assert_array_equal(sentence_bank.sample_bank(videos, seed=1), bank)
+    picks = {tuple(sorted(map(tuple, sentence_bank.sample_bank(videos, seed=s).tolist())))
+             for s in range(20)}  # fmt: skip
+    assert len(picks) > 10  # the seed picks the sample; every row can be picked
+    chosen = {tuple(r) for s in range(200) for r in sentence_bank.sample_bank(videos, s).tolist()}
+    assert len(chosen) == len(every)

@@ -67,6 +67,7 @@ def ray_checkpoint(ray_local, ws):
 def test_ray_train_ddp_checkpoint_predicts(ws, ray_checkpoint):
     import torch
 
+    from aligner import shards
     from aligner.store import Store
     from aligner.tan.checkpoints import load_checkpoint
     from aligner.tan.infer import predict_dataset
@@ -82,6 +83,10 @@ def test_ray_train_ddp_checkpoint_predicts(ws, ray_checkpoint):
     untrained = build_model(model.cfg, model.spec).state_dict()
     moved = [not torch.equal(untrained[k], v) for k, v in model.state_dict().items()]
     assert sum(moved) > len(moved) // 2  # the optimiser steps changed the weights
+    every = np.concatenate(list(shards.iter_sentence_vectors(shards.shard_files(
+        ws.root / "train-shards", "features"))))  # fmt: skip
+    assert len(every) == 52  # as local training: a bank of every video's sentences
+    np.testing.assert_array_equal(model.sentence_bank, every.astype(np.float16))
     summary = predict_dataset(ws, checkpoint=ray_checkpoint.checkpoint, baselines=False,
                               progress=False)  # fmt: skip
     assert summary.n_videos == 7 and summary.n_sentences == 52 and not summary.failed

@@ -15,7 +15,7 @@ leave-one-family-out picks 20 or 40 (benchmarks/results/quality_variants.json, "
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -23,20 +23,29 @@ NEIGHBOURS = 20  # bank sentences a sentence's head logit is averaged over
 BANK_SIZE = 4096  # sentences kept (a fixed random sample beyond): 3 MB as float16
 
 
-def sample_bank(texts: Sequence[np.ndarray], seed: int) -> np.ndarray:
-    """`(R, Dt)` float16: the sentence vectors of `texts` (one `(K_i, Dt)` per video), all of
-    them up to `BANK_SIZE`, else a random sample of that many (deterministic in `seed`)."""
-    vectors = np.concatenate([np.asarray(t, np.float32) for t in texts if len(t)])
-    if len(vectors) > BANK_SIZE:
-        keep = np.random.default_rng(seed).choice(len(vectors), BANK_SIZE, replace=False)
-        vectors = vectors[np.sort(keep)]
-    return vectors.astype(np.float16)
+def sample_bank(texts: Iterable[np.ndarray], seed: int) -> np.ndarray:
+    """`(R, Dt)` float16: the sentence vectors of `texts` (one `(K_i, Dt)` per video, in
+    order), all of them up to `BANK_SIZE`, else a uniform random sample of that many in their
+    order (deterministic in `seed`). Streamed: at most `BANK_SIZE` plus one video's vectors are
+    held at once, so the Ray trainer can sample a dataset's shards."""
+    rng = np.random.default_rng(seed)
+    kept, keys = None, np.zeros(0)
+    for text in texts:
+        text = np.asarray(text, np.float32)
+        if not len(text):
+            continue
+        kept = text if kept is None else np.concatenate([kept, text])
+        keys = np.concatenate([keys, rng.random(len(text))])  # keep the smallest keys
+        if len(kept) > BANK_SIZE:
+            keep = np.sort(np.argpartition(keys, BANK_SIZE)[:BANK_SIZE])
+            kept, keys = kept[keep], keys[keep]
+    return (kept if kept is not None else np.zeros((0, 0), np.float32)).astype(np.float16)
 
 
 def pooled_sentence_logits(model, text: np.ndarray) -> np.ndarray | None:
     """`(K,)` the sentence head's logit averaged over each sentence's `NEIGHBOURS` most similar
     bank sentences (`model.sentence_bank`); None when the model has no bank (a checkpoint from
-    before banks, the Ray trainer's)."""
+    before banks)."""
     import torch
 
     bank = getattr(model, "sentence_bank", None)
