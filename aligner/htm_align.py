@@ -204,17 +204,20 @@ def pooled_metrics(videos: Sequence[VideoScore], method: str = "tan") -> dict[st
 
 # -- running the model ------------------------------------------------------------------------
 def predict_windows(
-    model, video: Sequence[np.ndarray], text: np.ndarray, windows: Sequence[Window]
-):
+    model, video: Sequence[np.ndarray], text: np.ndarray, windows: Sequence[Window],
+    video_id: str | None = None,
+):  # fmt: skip
     """One `VideoPrediction` per window: a single pass over its seconds and its sentences (the
-    "global" mode of `predict_video` on a clip no longer than the training window)."""
+    "global" mode of `predict_video` on a clip no longer than the training window); `video_id`
+    for the look bank (`predict_video`)."""
     from aligner.tan.infer import predict_video
 
     out = []
     for w in windows:
         clip = [v[w.t0 : w.t1] for v in video]
         none = np.zeros(len(w.rows))  # ASR times: unused by a single pass
-        out.append(predict_video(model, clip, text[w.rows], none, none, mode="global"))
+        out.append(predict_video(model, clip, text[w.rows], none, none, mode="global",
+                                 video_id=video_id))  # fmt: skip
     return out
 
 
@@ -227,7 +230,8 @@ def evaluate_video(model, video_id: str, truths: Sequence[Truth], video, text) -
     start = np.array([x.start for x in truths])
     end = np.array([x.end for x in truths])
     windows = tan_windows(t, alignable, start, end, model.cfg.window_s)
-    stitched = stitch(len(truths), t, windows, predict_windows(model, video, text, windows))
+    preds = predict_windows(model, video, text, windows, video_id)
+    stitched = stitch(len(truths), t, windows, preds)
     return score_video(video_id, truths, stitched, len(windows))
 
 

@@ -88,7 +88,8 @@ def predict(video: dict, model, *, mode: str = "window") -> dict:
         visual = video["visual"]
         _check_dims(str(video["video_id"]), [v.shape[1] for v in visual], model.spec.visual_dims)
         pred = predict_video(model, visual, video["text_features"], np.asarray(video["starts"]),
-                             np.asarray(video["ends"]), mode=mode)  # fmt: skip
+                             np.asarray(video["ends"]), mode=mode,
+                             video_id=str(video["video_id"]))  # fmt: skip
         rows = sentence_rows(pred)
         for name in PREDICTION_FIELDS:
             video[name] = np.array([r[name] for r in rows], dtype=np.float64)

@@ -150,6 +150,7 @@ def _train_loop(loop: dict) -> None:
 
     from aligner.tan.checkpoints import save_checkpoint
     from aligner.tan.config import FeatureSpec, TANConfig, TrainConfig
+    from aligner.tan.infer import build_look_bank
     from aligner.tan.model import build_model
     from aligner.tan.sentence_bank import sample_bank
     from aligner.tan.train import train_step
@@ -177,10 +178,25 @@ def _train_loop(loop: dict) -> None:
             loss = train_step(model, teacher, next(batches), tcfg, opt)
     module.eval()
     metrics = {"loss": loss, "replicas_agree": _replicas_agree(module)}
-    if rank == 0:  # as local training: the bank holds the sentences of every video
+    if rank == 0:  # as local training: the sentence bank of every video, then the look bank
         texts = shards.iter_sentence_vectors(loop["files"])
         module.sentence_bank = sample_bank(texts, loop["seed"])
+        module.look_bank = build_look_bank(module, _look_bank_videos(loop["files"]), loop["seed"])
     _report(module, stage1, metrics, rank, save_checkpoint)
+
+
+def _look_bank_videos(files: list[str]) -> Iterator[tuple]:
+    """The first videos of the shards, until `SENTENCES_EXAMINED` sentences (local training
+    takes a random sample of that many; a stream has no cheap random access), as
+    `build_look_bank` takes them."""
+    from aligner.tan.look_bank import SENTENCES_EXAMINED
+
+    seen = 0
+    for video in shards.iter_feature_videos(files):
+        if seen >= SENTENCES_EXAMINED:
+            return
+        seen += len(video["start"])
+        yield video["video_id"], video["visual"], video["text"], video["start"], video["end"]
 
 
 def _replicas_agree(module) -> bool:

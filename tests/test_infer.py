@@ -209,3 +209,41 @@ def test_a_bank_beyond_its_size_is_an_ordered_uniform_sample_of_the_stream(monke
     assert len(picks) > 10  # the seed picks the sample; every row can be picked
     chosen = {tuple(r) for s in range(200) for r in sentence_bank.sample_bank(videos, s).tolist()}
     assert len(chosen) == len(every)
+
+
+def test_the_look_bank_adds_what_other_videos_neighbours_were_seen_as(monkeypatch):
+    from aligner.tan import look_bank
+    from aligner.tan.look_bank import LookBank, video_key
+
+    model, rng = _model(), np.random.default_rng(1)
+    video = [rng.normal(size=(40, 6)).astype(np.float32)]
+    text = rng.normal(size=(2, 5)).astype(np.float32)
+    start = np.array([3.0, 20.0])
+    plain = predict_video(model, video, text, start, start + 3, video_id="v")
+    emb_t, emb_v = plain.dual_text_emb, plain.dual_video_emb
+    assert emb_v.shape[0] == 40 and emb_t.shape[0] == 2 and plain.look is None
+    # sentence 0's nearest row comes from this very video (a decoy that saw second 5); the
+    # next nearest, from another video, saw second 30
+    near = emb_t[0] + 0.05 * rng.normal(size=emb_t.shape[1])
+    rows = np.stack([emb_t[0], near / np.linalg.norm(near)])
+    bank = LookBank(rows.astype(np.float16), emb_v[[5, 30]].astype(np.float16),
+                    np.array([video_key("v"), video_key("w")]))  # fmt: skip
+    monkeypatch.setattr(look_bank, "NEIGHBOURS", 1)
+    model.look_bank = bank
+    moved = predict_video(model, video, text, start, start + 3, video_id="v")
+    look = emb_v @ emb_v[30].astype(np.float16).astype(np.float32) / model.cfg.temperature
+    expected = look_bank.WEIGHT * (look - look.mean())
+    np.testing.assert_allclose(moved.look[0], expected, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(moved.sim, plain.sim + moved.look, rtol=1e-6)
+    np.testing.assert_array_equal(moved.joint_sim, plain.joint_sim)  # the branches are as before
+    assert int(np.argmax(moved.look[0])) == 30
+    unknown = predict_video(model, video, text, start, start + 3)  # no id: the decoy counts
+    assert int(np.argmax(unknown.look[0])) == 5
+    # a strong enough look takes the peak there, against the ASR prior (said at 3-6 s)
+    monkeypatch.setattr(look_bank, "WEIGHT", 50.0)
+    strong = predict_video(model, video, text, start, start + 3, video_id="v")
+    assert sentence_rows(strong)[0]["peak"] == 30 != sentence_rows(plain)[0]["peak"]
+    model.look_bank = LookBank(rows[:1].astype(np.float16), emb_v[[5]].astype(np.float16),
+                               np.array([video_key("v")]))  # only its own video's: nothing  # fmt: skip
+    alone = predict_video(model, video, text, start, start + 3, video_id="v")
+    np.testing.assert_allclose(alone.sim, plain.sim, rtol=1e-6)

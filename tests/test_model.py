@@ -187,3 +187,23 @@ def test_the_sentence_bank_travels_with_the_checkpoint_but_not_its_stamp(tmp_pat
     path = save_checkpoint(model, tmp_path / "bank.pt")
     np.testing.assert_array_equal(load_checkpoint(path)[0].sentence_bank, model.sentence_bank)
     assert "sentence_bank" not in read_stamp(path)  # stamps are small and JSON-like
+
+
+def test_the_look_bank_travels_with_the_checkpoint_and_other_weights_drop_it(tmp_path):
+    from aligner.tan.look_bank import LookBank, video_key
+
+    torch.manual_seed(0)
+    model = build_model(TINY, SPEC).eval()
+    assert load_checkpoint(save_checkpoint(model, tmp_path / "none.pt"))[0].look_bank is None
+    rng = np.random.default_rng(0)
+    model.look_bank = LookBank(rng.normal(size=(3, 8)).astype(np.float16),
+                               rng.normal(size=(3, 8)).astype(np.float16),
+                               np.array([video_key(v) for v in "abc"]))  # fmt: skip
+    path = save_checkpoint(model, tmp_path / "look.pt")
+    loaded = load_checkpoint(path)[0].look_bank
+    for name, array in model.look_bank.to_arrays().items():
+        np.testing.assert_array_equal(getattr(loaded, name), array)
+    assert "look_bank" not in read_stamp(path)
+    # the bank holds this model's own embeddings: loading other weights (a stage-1 twin) drops it
+    model.load_state_dict(build_model(TINY, SPEC).state_dict())
+    assert model.look_bank is None

@@ -71,6 +71,7 @@ def test_ray_train_ddp_checkpoint_predicts(ws, ray_checkpoint):
     from aligner.store import Store
     from aligner.tan.checkpoints import load_checkpoint
     from aligner.tan.infer import predict_dataset
+    from aligner.tan.look_bank import video_key
     from aligner.tan.model import build_model
 
     assert ray_checkpoint.workers == 2 and ray_checkpoint.videos == 7
@@ -87,6 +88,9 @@ def test_ray_train_ddp_checkpoint_predicts(ws, ray_checkpoint):
         ws.root / "train-shards", "features"))))  # fmt: skip
     assert len(every) == 52  # as local training: a bank of every video's sentences
     np.testing.assert_array_equal(model.sentence_bank, every.astype(np.float16))
+    ids = {video_key(v["video_id"]) for v in shards.iter_feature_videos(shards.shard_files(
+        ws.root / "train-shards", "features"))}  # fmt: skip
+    assert 0 < len(model.look_bank) < 52 and set(model.look_bank.video) <= ids  # confident ones
     summary = predict_dataset(ws, checkpoint=ray_checkpoint.checkpoint, baselines=False,
                               progress=False)  # fmt: skip
     assert summary.n_videos == 7 and summary.n_sentences == 52 and not summary.failed

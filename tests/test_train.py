@@ -321,8 +321,32 @@ def test_ensemble_members_are_the_models_trained_alone_from_successive_seeds():
     every = np.concatenate([it.text for it in items]).astype(np.float16)
     np.testing.assert_array_equal(ensemble.model.sentence_bank, every)
     np.testing.assert_array_equal(alone[0].model.sentence_bank, every)
+    _assert_look_bank_is_the_confident_peaks(ensemble.model, items)
     # the stage-1 snapshot is the members' stage-1 weights, loadable into the ensemble
     stage1 = copy.deepcopy(ensemble.model)
     stage1.load_state_dict(ensemble.stage1_state)
     first = members_of(stage1)[0].state_dict()
     assert all(torch.equal(first[k], v) for k, v in alone[0].stage1_state.items())
+
+
+def _assert_look_bank_is_the_confident_peaks(model, items):
+    """The look bank: per sentence at or above the median alignability of a bank-less
+    prediction, its dual text embedding and the dual video embedding of its peak second."""
+    from aligner.tan.infer import predict_video, sentence_rows
+    from aligner.tan.look_bank import video_key
+
+    bank, model.look_bank = model.look_bank, None
+    model.eval()
+    preds = [predict_video(model, it.video, it.text, it.start, it.end) for it in items]
+    rows = [sentence_rows(p) for p in preds]
+    median = np.median([r["alignability"] for rs in rows for r in rs])
+    expected = {(video_key(it.video_id), k): (p.dual_text_emb[k], p.dual_video_emb[int(r["peak"])])
+                for it, p, rs in zip(items, preds, rows, strict=True)
+                for k, r in enumerate(rs) if r["alignability"] >= median}  # fmt: skip
+    assert 0 < len(bank) == len(expected) < sum(len(rs) for rs in rows)
+    for key, text, look in zip(bank.video, bank.text, bank.look, strict=True):
+        same = [
+            e for (v, _), e in expected.items() if v == key and np.allclose(e[0], text, atol=1e-3)
+        ]
+        np.testing.assert_allclose(look, same[0][1], atol=1e-3)
+    model.look_bank = bank

@@ -2,7 +2,8 @@
 
 A checkpoint carries its config and the names/dims of the feature backbones it was trained on:
 `{"config": asdict(cfg), "features": {...}, "state_dict": ..., **extra}`, and the model's
-sentence bank (`aligner.tan.sentence_bank`) under "sentence_bank" when it has one. Training
+sentence bank (`aligner.tan.sentence_bank`) under "sentence_bank" and look bank
+(`aligner.tan.look_bank`) under "look_bank" when it has them. Training
 stamps its checkpoints with the key of their inputs (`extra["inputs_key"]`), so it can tell by
 reading the stamp that a checkpoint is up to date."""
 
@@ -18,6 +19,7 @@ import torch
 from aligner.atomic import atomic_write
 from aligner.errors import AlignerError, first_line, storage_reason
 from aligner.tan.config import FeatureSpec, TANConfig
+from aligner.tan.look_bank import LookBank
 from aligner.tan.model import TAN, build_model
 
 CHECKPOINTS_DIR = "checkpoints"  # under the workspace root
@@ -25,6 +27,7 @@ CHECKPOINT_NAME = "tan.pt"
 STAGE1_SUFFIX = ".stage1.pt"  # sibling checkpoint: the model before co-training
 CHECKPOINT_NOT_FOUND = "checkpoint not found (run `aligner train` first)"
 BANK_KEY = "sentence_bank"  # the model's `sentence_bank` (float16), when it has one
+LOOK_KEY = "look_bank"  # the model's `look_bank` as tensors, when it has one
 
 
 def default_checkpoint(ws) -> Path:
@@ -48,6 +51,9 @@ def save_checkpoint(model: TAN, path: str | Path, *, extra: dict[str, Any] | Non
     }
     if model.sentence_bank is not None:
         payload[BANK_KEY] = torch.from_numpy(np.asarray(model.sentence_bank, np.float16))
+    if model.look_bank is not None:
+        arrays = model.look_bank.to_arrays().items()
+        payload[LOOK_KEY] = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays}
     try:
         return atomic_write(path, lambda f: torch.save(payload, f))
     except (OSError, RuntimeError) as err:  # torch wraps a full disk in a RuntimeError
@@ -91,6 +97,8 @@ def load_checkpoint(
     model.load_state_dict(payload["state_dict"])
     if BANK_KEY in payload:
         model.sentence_bank = payload[BANK_KEY].numpy()
+    if LOOK_KEY in payload:
+        model.look_bank = LookBank.from_arrays({k: v.numpy() for k, v in payload[LOOK_KEY].items()})
     model.eval()
     return model, payload
 
@@ -105,7 +113,7 @@ def read_stamp(path: str | Path) -> dict[str, Any] | None:
         payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception:  # a truncated or foreign file is no stamp: the caller makes a new one
         return None
-    return {k: v for k, v in payload.items() if k not in ("state_dict", BANK_KEY)}
+    return {k: v for k, v in payload.items() if k not in ("state_dict", BANK_KEY, LOOK_KEY)}
 
 
 def _describe(spec: FeatureSpec) -> str:

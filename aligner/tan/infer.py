@@ -7,7 +7,10 @@ the K x T matrix is the mean over the windows that saw it (cells no window saw g
 `UNCOVERED`, cosine -1). Global mode: one pass over the whole video with the temporal positions
 of a training window stretched to its length.
 
-Per sentence, from the similarity `(joint + dual) / 2` (TAN's eval fuses both branches):
+Per sentence, from the similarity `(joint + dual) / 2` (TAN's eval fuses both branches) plus,
+when the model has a look bank, the evidence of how sentences like it were seen in the
+training folder's other videos (`aligner.tan.look_bank`; the bank is made by `build_look_bank`
+at the end of training):
 - peak: the index t of the second with the best similarity plus the ASR prior
   (`asr_prior`: a heavy-tailed Cauchy log-density around the ASR midpoint, `PRIOR_WEIGHT`
   logit units at `PRIOR_SCALE_S`): where the narration was said is evidence too, and it picks
@@ -46,12 +49,13 @@ import numpy as np
 from aligner.errors import AlignerError
 from aligner.keys import file_sha256, inputs_key
 from aligner.similarity import save_similarity
+from aligner.tan import look_bank
 from aligner.tan.config import TEMPERATURE
 from aligner.tan.prior import PRIOR_SCALE_S, PRIOR_WEIGHT, asr_prior
 from aligner.tan.sentence_bank import pooled_sentence_logits
 
-__all__ = ["PRIOR_SCALE_S", "PRIOR_WEIGHT", "VideoPrediction", "asr_prior", "peak_interval",
-           "predict_video", "sentence_rows"]  # fmt: skip
+__all__ = ["PRIOR_SCALE_S", "PRIOR_WEIGHT", "VideoPrediction", "asr_prior", "build_look_bank",
+           "peak_interval", "predict_video", "sentence_rows"]  # fmt: skip
 
 STRIDE_S = 16  # seconds between windows (TAN: a quarter of the 64 s window)
 SENTENCE_MARGIN_S = 64.0  # a sentence may be shown this many seconds before / after its ASR
@@ -59,9 +63,9 @@ SPAN_DROP = math.log(2)  # start/end: similarity within ln 2 of the peak (prob >
 WINDOWS_PER_FORWARD = 32  # windows batched into one forward pass
 # calibration of the alignability score (cosine units): p = sigmoid(scale * (score - centre)),
 # a logistic fit on the quality suite's development folders (all four families pooled;
-# leave-one-family-out ECE 0.02-0.26, crowded worst; on the report folders 0.02-0.12: see
+# leave-one-family-out ECE 0.02-0.24, crowded worst; on the report folders 0.02-0.13: see
 # benchmarks/results/quality.json, "calibration" and "reliability")
-ALIGN_SCALE, ALIGN_CENTRE = 8.78, -0.093
+ALIGN_SCALE, ALIGN_CENTRE = 8.51, -0.1118
 # the heads' logits in the alignability score: the head on the joint text tokens (it sees the
 # video) and the same head on the sentence alone (what is said: "subscribe" is never shown).
 # Development folders, 4-member ensemble, mean ROC-AUC: joint 0.2 alone 88.8; + sentence 0.2
@@ -85,11 +89,18 @@ class VideoPrediction:
     dual_head: np.ndarray  # (K,) the same head on the dual text tokens
     asr_mid: np.ndarray  # (K,) seconds: the middle of each sentence's ASR span (the prior)
     temperature: float = TEMPERATURE  # tau of the similarities (cosine = sim * tau)
+    # the dual encoder's unit embeddings, (T, d) per second and (K, d) per sentence (what the
+    # look bank is made of and asked with)
+    dual_video_emb: np.ndarray | None = None
+    dual_text_emb: np.ndarray | None = None
+    look: np.ndarray | None = None  # (K, T) logits from the model's look bank, when it has one
 
     @property
     def sim(self) -> np.ndarray:
-        """The fused similarity that peaks and intervals come from, `(K, T)`."""
-        return (self.joint_sim + self.dual_sim) / 2
+        """The fused similarity that peaks, intervals and alignability come from, `(K, T)`:
+        the branches' mean, plus the look bank's evidence (`aligner.tan.look_bank`)."""
+        fused = (self.joint_sim + self.dual_sim) / 2
+        return fused if self.look is None else fused + self.look
 
     @property
     def prior(self) -> np.ndarray:
@@ -193,9 +204,11 @@ def predict_video(
     end: np.ndarray,
     *,
     mode: str = "window",
+    video_id: str | None = None,
 ) -> VideoPrediction:
     """Predict one video: `video` one `(T, D_i)` per backbone, `text` `(K, Dt)`, ASR `start` /
-    `end` `(K,)` seconds (used only to pick which sentences join which window)."""
+    `end` `(K,)` seconds (used only to pick which sentences join which window). `video_id`:
+    the look bank leaves out this video's own rows (a video of the training folder)."""
     import torch
 
     if mode not in MODES:
@@ -216,7 +229,38 @@ def predict_video(
     pooled = pooled_sentence_logits(model, text)  # the sentence head, pooled over the bank
     if pooled is not None:
         pred.dual_head = _sigmoid(pooled)
+    looks = getattr(model, "look_bank", None)
+    if looks is not None and len(looks) and pred.dual_text_emb is not None:
+        key = look_bank.video_key(video_id)
+        pred.look = look_bank.look_logits(looks, pred.dual_text_emb, pred.dual_video_emb, key,
+                                          pred.temperature)  # fmt: skip
     return pred
+
+
+def build_look_bank(model, videos, seed: int = 0) -> look_bank.LookBank:
+    """The model's look bank from `videos` (`(video_id, video, text, start, end)` as
+    `predict_video` takes them; a fixed random order until `SENTENCES_EXAMINED` sentences):
+    each predicted without a look bank, its confident sentences' peak looks kept."""
+    videos = list(videos)
+    order = np.random.default_rng(seed).permutation(len(videos))
+    saved, model.look_bank = getattr(model, "look_bank", None), None
+    peaks, alignability, text, video, ids, seen = [], [], [], [], [], 0
+    try:
+        for i in order:
+            if seen >= look_bank.SENTENCES_EXAMINED:
+                break
+            video_id, feats, sentences, start, end = videos[i]
+            pred = predict_video(model, feats, sentences, start, end)
+            rows = sentence_rows(pred)
+            peaks.append(np.array([r["peak"] for r in rows]))
+            alignability.append(np.array([r["alignability"] for r in rows]))
+            text.append(pred.dual_text_emb)
+            video.append(pred.dual_video_emb)
+            ids.append(video_id)
+            seen += len(rows)
+    finally:
+        model.look_bank = saved
+    return look_bank.confident_rows(peaks, alignability, text, video, ids, seed)
 
 
 def window_plan(
@@ -238,6 +282,7 @@ def _predict_windows(model, video, text, start, end) -> VideoPrediction:
     t, k = video[0].shape[0], len(text)
     sums = {"joint": np.zeros((k, t)), "dual": np.zeros((k, t))}
     count = np.zeros((k, t))
+    emb_video, emb_text, seconds_seen = None, None, np.zeros(t)
     logit_sum, dual_logit_sum, seen = np.zeros(k), np.zeros(k), np.zeros(k)
     plan = [p for p in window_plan(t, start, end, model.cfg.window_s) if len(p[2])]
     for i in range(0, len(plan), WINDOWS_PER_FORWARD):
@@ -246,11 +291,18 @@ def _predict_windows(model, video, text, start, end) -> VideoPrediction:
                              [text[rows] for _, _, rows in chunk])  # fmt: skip
         out = model(*batch)
         joint, dual = (s.numpy() for s in model.similarities(out))  # (W, K', T') each
+        dual_video, dual_text = out.dual_video.numpy(), out.dual_text.numpy()
+        if emb_video is None:
+            emb_video = np.zeros((t, dual_video.shape[-1]))
+            emb_text = np.zeros((k, dual_text.shape[-1]))
         for w, (t0, t1, rows) in enumerate(chunk):
             n, m = len(rows), t1 - t0
             sums["joint"][rows, t0:t1] += joint[w, :n, :m]
             sums["dual"][rows, t0:t1] += dual[w, :n, :m]
             count[rows, t0:t1] += 1
+            emb_video[t0:t1] += dual_video[w, :m]
+            emb_text[rows] += dual_text[w, :n]
+            seconds_seen[t0:t1] += 1
             logit_sum[rows] += out.align_logit[w, :n].numpy()
             dual_logit_sum[rows] += out.dual_align_logit[w, :n].numpy()
             seen[rows] += 1
@@ -265,6 +317,8 @@ def _predict_windows(model, video, text, start, end) -> VideoPrediction:
         _sigmoid(logit_sum / seen),
         _sigmoid(dual_logit_sum / seen),
         np.zeros(k),
+        dual_video_emb=_unit_rows(emb_video / np.maximum(seconds_seen, 1)[:, None]),
+        dual_text_emb=_unit_rows(emb_text / seen[:, None]),
     )
 
 
@@ -280,6 +334,8 @@ def _predict_global(model, video, text) -> VideoPrediction:
         _sigmoid(out.align_logit[0].numpy()),
         _sigmoid(out.dual_align_logit[0].numpy()),
         np.zeros(len(text)),
+        dual_video_emb=_unit_rows(out.dual_video[0].numpy()),
+        dual_text_emb=_unit_rows(out.dual_text[0].numpy()),
     )
 
 
@@ -299,6 +355,10 @@ def _pad_windows(videos: list[list[np.ndarray]], texts: list[np.ndarray]):
         text[i, : len(x)] = torch.from_numpy(x)
         text_pad[i, : len(x)] = False
     return video, text, video_pad, text_pad
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    return (x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-8)).astype(np.float32)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -454,7 +514,7 @@ def _predict_one(ws, store, model, run_id: str, video_id: str, mode: str, fusion
     text = features.load_text_features(ws, [s.text for s in sentences], spec.text)
     start = np.array([s.start for s in sentences])
     end = np.array([s.end for s in sentences])
-    pred = predict_video(model, video, text, start, end, mode=mode)
+    pred = predict_video(model, video, text, start, end, mode=mode, video_id=video_id)
     if len(video) > 1:
         fusion[video_id] = laff_weights(model, video)
     save_similarity(ws, run_id, video_id, pred.sim)

@@ -61,6 +61,15 @@ class _Similarities:
     # sentence vectors of the training folder (`sentence_bank`), or None: set by training,
     # carried by checkpoints, read by inference
     sentence_bank = None
+    # how the training folder's confident sentences were seen (`aligner.tan.look_bank`), or
+    # None: likewise
+    look_bank = None
+
+    def load_state_dict(self, *args, **kwargs):
+        # the look bank holds this model's own embeddings: other weights make it meaningless
+        # (the stage-1 twin of a trained model); `load_checkpoint` sets the saved one after
+        self.look_bank = None
+        return super().load_state_dict(*args, **kwargs)
 
     def similarity(self, video: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """Alignment matrix `(B, K, T)` = cosine / tau, from normalised `(B, T, d)`, `(B, K, d)`."""

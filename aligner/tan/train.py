@@ -57,6 +57,7 @@ from aligner.tan.batching import Batch, VideoItem, epoch_batches, fixed_batches,
 from aligner.tan.checkpoints import default_checkpoint, read_stamp, save_checkpoint, stage1_sibling
 from aligner.tan.config import FeatureSpec, TANConfig, TrainConfig
 from aligner.tan.cotraining import ema_update, pseudo_labels
+from aligner.tan.infer import build_look_bank
 from aligner.tan.losses import NEG, total_loss
 from aligner.tan.model import TAN, TANEnsemble, build_model
 from aligner.tan.sentence_bank import sample_bank
@@ -118,16 +119,26 @@ def train_items(
         results = _train_in_processes(jobs, min(workers, cfg.members), progress)
     else:
         results = [_train_one(*job, progress=progress) for job in jobs]
-    bank = sample_bank([it.text for it in items], seed)  # every video's, held-out ones too
     if cfg.members == 1:
-        results[0].model.sentence_bank = bank
-        return results[0]
+        return _with_banks(results[0], items, seed)
     stage1 = TANEnsemble.of([_with_state(r.model, r.stage1_state) for r in results])
     history = [{**h, "member": i} for i, r in enumerate(results) for h in r.history]
     model = TANEnsemble.of([r.model for r in results])
-    model.sentence_bank = bank
-    return TrainResult(model, _snapshot(stage1), history, results[0].train_videos,
-                       results[0].val_videos)  # fmt: skip
+    return _with_banks(TrainResult(model, _snapshot(stage1), history, results[0].train_videos,
+                                   results[0].val_videos), items, seed)  # fmt: skip
+
+
+def _with_banks(result: TrainResult, items: list[VideoItem], seed: int) -> TrainResult:
+    """The trained model with its sentence bank and then its look bank (made with the sentence
+    bank in place, as prediction will see it), from every video, held-out ones too."""
+    model = result.model
+    model.sentence_bank = sample_bank([it.text for it in items], seed)
+    was_training = model.training
+    model.eval()
+    videos = [(it.video_id, it.video, it.text, it.start, it.end) for it in items]
+    model.look_bank = build_look_bank(model, videos, seed)
+    model.train(was_training)
+    return result
 
 
 def member_workers(members: int) -> int:

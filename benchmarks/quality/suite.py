@@ -82,7 +82,8 @@ def predict_family(model, data: FamilyData) -> list:
     """`VideoPrediction` of every item of the folder."""
     from aligner.tan.infer import predict_video
 
-    return [predict_video(model, it.video, it.text, it.start, it.end) for it in data.items]
+    return [predict_video(model, it.video, it.text, it.start, it.end, video_id=it.video_id)
+            for it in data.items]  # fmt: skip
 
 
 def method_rows(data: FamilyData, preds: list, *, dual: bool = False) -> list[dict]:

@@ -1,0 +1,123 @@
+"""The look bank: how the training folder's confident sentences were seen, kept with the model
+(and in its checkpoint), so a sentence can ask what the seconds that sentences like it matched
+in *other* videos looked like.
+
+A narrator's "now the whisk" is said ten seconds from the whisk; the model's own similarity
+then often prefers a second near the narration that shows something else. Other videos of the
+folder showed a whisk too: the bank holds, per confident sentence (alignability at least the
+folder's median), its dual-encoder text embedding and the dual-encoder video embedding of its
+peak second. A sentence's expected look is the mean look of its `NEIGHBOURS` nearest bank
+sentences by text (never its own video's); the
+cosine of every second to that look, in logit units and less its mean over the video, is
+added with `WEIGHT` to the fused similarity. A mean of looks that disagree is a short vector,
+so a sentence whose neighbours saw different things is moved less.
+
+Development folders of the quality suite, two training seeds, R@1 of the final model: mean
++1.1 points (filler +1.0 / +1.5, workspace +0.8 / +1.3, crowded +0.2 / +0.6, generator
++2.5 / +0.8), no family x seed pair down, ROC-AUC -0.1 to +0.6; weights 0.35-0.75 gained more
+on three families and lost up to 4.7 on crowded (benchmarks/results/quality_variants.json,
+"session_7"). A sentence's own video is left out: its own peak would only confirm itself.
+
+A numpy-only leaf module: `aligner.tan.infer` fills and applies it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+NEIGHBOURS = 10  # bank sentences whose looks make a sentence's expected look
+WEIGHT = 0.2  # of the look's cosine / tau beside the fused similarity
+CONFIDENT_QUANTILE = 0.5  # sentences at or above this alignability quantile enter the bank
+BANK_SIZE = 4096  # rows kept (a fixed random sample beyond)
+SENTENCES_EXAMINED = 8192  # a large folder: videos (in a fixed random order) until this many
+
+
+@dataclass
+class LookBank:
+    """`text` `(R, d)` and `look` `(R, d)` unit dual-encoder embeddings (float16), `video`
+    `(R,)` int64 `video_key` of the video each row came from."""
+
+    text: np.ndarray
+    look: np.ndarray
+    video: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.video)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"text": self.text, "look": self.look, "video": self.video}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict) -> LookBank:
+        return cls(np.asarray(arrays["text"], np.float16), np.asarray(arrays["look"], np.float16),
+                   np.asarray(arrays["video"], np.int64))  # fmt: skip
+
+
+def video_key(video_id: str | None) -> int:
+    """A stable int64 for a video id (-1 for none: excludes nothing)."""
+    if video_id is None:
+        return -1
+    digest = hashlib.blake2b(str(video_id).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True) & ((1 << 62) - 1)
+
+
+def confident_rows(
+    peaks: list[np.ndarray],
+    alignability: list[np.ndarray],
+    text: list[np.ndarray],
+    video: list[np.ndarray],
+    video_ids: list[str],
+    seed: int = 0,
+) -> LookBank:
+    """The bank from per-video predictions: `peaks` `(K,)` seconds and `alignability` `(K,)`,
+    dual embeddings `text` `(K, d)` and `video` `(T, d)`; rows at or above the pooled
+    `CONFIDENT_QUANTILE` of alignability, at most `BANK_SIZE` (deterministic in `seed`)."""
+    pooled = np.concatenate([np.asarray(a, np.float64) for a in alignability] or [np.zeros(0)])
+    if not len(pooled):
+        return _empty(text)
+    threshold = np.quantile(pooled, CONFIDENT_QUANTILE)
+    texts, looks, keys = [], [], []
+    for p, a, tx, v, vid in zip(peaks, alignability, text, video, video_ids, strict=True):
+        keep = np.flatnonzero(np.asarray(a) >= threshold)
+        at = np.clip(np.asarray(p, np.int64)[keep], 0, max(len(v) - 1, 0))
+        texts.append(_unit(np.asarray(tx, np.float32)[keep]))
+        looks.append(_unit(np.asarray(v, np.float32)[at]))
+        keys.append(np.full(len(keep), video_key(vid), np.int64))
+    bank = LookBank(np.concatenate(texts), np.concatenate(looks), np.concatenate(keys))
+    if len(bank) > BANK_SIZE:
+        keep = np.sort(np.random.default_rng(seed).choice(len(bank), BANK_SIZE, replace=False))
+        bank = LookBank(bank.text[keep], bank.look[keep], bank.video[keep])
+    return LookBank(bank.text.astype(np.float16), bank.look.astype(np.float16), bank.video)
+
+
+def look_logits(
+    bank: LookBank, text: np.ndarray, video: np.ndarray, key: int, temperature: float
+) -> np.ndarray:
+    """`(K, T)` `WEIGHT` x the cosine / `temperature` of each second's dual embedding `video`
+    `(T, d)` to each sentence's expected look (the mean look of its `NEIGHBOURS` nearest bank
+    rows by dual text embedding `text` `(K, d)`, rows of video `key` left out), less its mean
+    over the video. Zeros when the bank has no other video's rows."""
+    k, t = len(text), len(video)
+    others = np.flatnonzero(bank.video != key)
+    if not len(others) or not k or not t:
+        return np.zeros((k, t), np.float32)
+    bank_text = bank.text[others].astype(np.float32)
+    cosine = _unit(np.asarray(text, np.float32)) @ bank_text.T  # (K, R)
+    n = min(NEIGHBOURS, len(others))
+    nearest = np.argpartition(-cosine, n - 1, axis=1)[:, :n]
+    expected = bank.look[others].astype(np.float32)[nearest].mean(1)  # (K, d), norm <= 1
+    logits = expected @ _unit(np.asarray(video, np.float32)).T / temperature
+    return (WEIGHT * (logits - logits.mean(1, keepdims=True))).astype(np.float32)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-8)
+
+
+def _empty(text: list[np.ndarray]) -> LookBank:
+    d = next((np.asarray(x).shape[1] for x in text if np.ndim(x) == 2), 0)
+    zeros = np.zeros((0, d), np.float16)
+    return LookBank(zeros, zeros.copy(), np.zeros(0, np.int64))
