@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from aligner.errors import AlignerError
+from aligner.features.visual import l2_normalise
 from aligner.keys import file_sha256, inputs_key
 from aligner.similarity import save_similarity
 from aligner.tan import look_bank
@@ -317,8 +318,8 @@ def _predict_windows(model, video, text, start, end) -> VideoPrediction:
         _sigmoid(logit_sum / seen),
         _sigmoid(dual_logit_sum / seen),
         np.zeros(k),
-        dual_video_emb=_unit_rows(emb_video / np.maximum(seconds_seen, 1)[:, None]),
-        dual_text_emb=_unit_rows(emb_text / seen[:, None]),
+        dual_video_emb=l2_normalise(emb_video / np.maximum(seconds_seen, 1)[:, None]),
+        dual_text_emb=l2_normalise(emb_text / seen[:, None]),
     )
 
 
@@ -334,8 +335,8 @@ def _predict_global(model, video, text) -> VideoPrediction:
         _sigmoid(out.align_logit[0].numpy()),
         _sigmoid(out.dual_align_logit[0].numpy()),
         np.zeros(len(text)),
-        dual_video_emb=_unit_rows(out.dual_video[0].numpy()),
-        dual_text_emb=_unit_rows(out.dual_text[0].numpy()),
+        dual_video_emb=l2_normalise(out.dual_video[0].numpy()),
+        dual_text_emb=l2_normalise(out.dual_text[0].numpy()),
     )
 
 
@@ -355,10 +356,6 @@ def _pad_windows(videos: list[list[np.ndarray]], texts: list[np.ndarray]):
         text[i, : len(x)] = torch.from_numpy(x)
         text_pad[i, : len(x)] = False
     return video, text, video_pad, text_pad
-
-
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    return (x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-8)).astype(np.float32)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

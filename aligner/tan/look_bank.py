@@ -18,7 +18,7 @@ Development folders of the quality suite, two training seeds, R@1 of the final m
 on three families and lost up to 4.7 on crowded (benchmarks/results/quality_variants.json,
 "session_7"). A sentence's own video is left out: its own peak would only confirm itself.
 
-A numpy-only leaf module: `aligner.tan.infer` fills and applies it.
+Numpy only (no torch): `aligner.tan.infer` fills and applies it.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ import hashlib
 from dataclasses import dataclass
 
 import numpy as np
+
+from aligner.features.visual import l2_normalise
 
 NEIGHBOURS = 10  # bank sentences whose looks make a sentence's expected look
 WEIGHT = 0.2  # of the look's cosine / tau beside the fused similarity
@@ -83,8 +85,8 @@ def confident_rows(
     for p, a, tx, v, vid in zip(peaks, alignability, text, video, video_ids, strict=True):
         keep = np.flatnonzero(np.asarray(a) >= threshold)
         at = np.clip(np.asarray(p, np.int64)[keep], 0, max(len(v) - 1, 0))
-        texts.append(_unit(np.asarray(tx, np.float32)[keep]))
-        looks.append(_unit(np.asarray(v, np.float32)[at]))
+        texts.append(l2_normalise(np.asarray(tx)[keep]))
+        looks.append(l2_normalise(np.asarray(v)[at]))
         keys.append(np.full(len(keep), video_key(vid), np.int64))
     bank = LookBank(np.concatenate(texts), np.concatenate(looks), np.concatenate(keys))
     if len(bank) > BANK_SIZE:
@@ -105,16 +107,12 @@ def look_logits(
     if not len(others) or not k or not t:
         return np.zeros((k, t), np.float32)
     bank_text = bank.text[others].astype(np.float32)
-    cosine = _unit(np.asarray(text, np.float32)) @ bank_text.T  # (K, R)
+    cosine = l2_normalise(np.asarray(text)) @ bank_text.T  # (K, R)
     n = min(NEIGHBOURS, len(others))
     nearest = np.argpartition(-cosine, n - 1, axis=1)[:, :n]
     expected = bank.look[others].astype(np.float32)[nearest].mean(1)  # (K, d), norm <= 1
-    logits = expected @ _unit(np.asarray(video, np.float32)).T / temperature
+    logits = expected @ l2_normalise(np.asarray(video)).T / temperature
     return (WEIGHT * (logits - logits.mean(1, keepdims=True))).astype(np.float32)
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-8)
 
 
 def _empty(text: list[np.ndarray]) -> LookBank:
