@@ -142,6 +142,24 @@ def test_alignability_is_a_monotone_calibrated_probability():
     assert calibrated(np.array([ALIGN_CENTRE]))[0] == pytest.approx(0.5)
 
 
+def test_alignability_leaves_named_things_to_the_picture_and_ignores_where_they_were_said():
+    tau = 0.07
+    sim = np.full((3, 60), -0.2 / tau, np.float32)  # cosine units / tau, like the model's
+    sim[0, 10], sim[1, 40], sim[2, 20] = 0.50 / tau, 0.55 / tau, 0.60 / tau
+    # the sentence head is sure of the first, nearly sure of the second, sure the third (a
+    # "subscribe") is never shown: a log probability lets a confident head pull the third down
+    # but does not let 0.999 vs 0.95 outvote the picture between the first two
+    head = np.array([0.999, 0.95, 0.01])
+    pred = VideoPrediction(sim, sim.copy(), np.full(3, 0.5), head, np.array([10.0, 40.0, 20.0]))
+    p = pred.alignability
+    assert p[1] > p[0] > p[2]
+    assert pred.dual_alignability[1] > pred.dual_alignability[0] > pred.dual_alignability[2]
+    # where the narration was said moves the peak, never whether the thing is there
+    moved = VideoPrediction(sim, sim.copy(), np.full(3, 0.5), head, np.array([50.0, 5.0, 55.0]))
+    assert np.array_equal(moved.alignability, p)
+    assert [r["peak"] for r in sentence_rows(moved)] == [10.0, 40.0, 20.0]
+
+
 def test_laff_weights_name_each_backbone_and_sum_to_one():
     from aligner.tan.infer import laff_weights
 
@@ -247,3 +265,53 @@ def test_the_look_bank_adds_what_other_videos_neighbours_were_seen_as(monkeypatc
                                np.array([video_key("v")]))  # only its own video's: nothing  # fmt: skip
     alone = predict_video(model, video, text, start, start + 3, video_id="v")
     np.testing.assert_allclose(alone.sim, plain.sim, rtol=1e-6)
+
+
+def test_kinship_is_the_likeness_to_sentences_other_videos_confidently_showed(monkeypatch):
+    from aligner.tan import infer, look_bank
+    from aligner.tan.look_bank import LookBank, video_key
+
+    monkeypatch.setattr(look_bank, "NEIGHBOURS", 2)
+    unit = np.eye(4, dtype=np.float32)
+    # bank rows: two of video "w" like sentence 0 ("the whisk"), one of its own video "v" that
+    # is exactly sentence 1 (left out: a video's own rows would only confirm it)
+    rows = np.stack([unit[0], (unit[0] + unit[1]) / np.sqrt(2), unit[1]])
+    bank = LookBank(rows.astype(np.float16), rows.astype(np.float16),
+                    np.array([video_key("w"), video_key("w"), video_key("v")]))  # fmt: skip
+    text = np.stack([unit[0], unit[1]])
+    kin = look_bank.kinship(bank, text, video_key("v"))
+    np.testing.assert_allclose(kin, [(1 + 0.5**0.5) / 2, (0 + 0.5**0.5) / 2], atol=1e-3)
+    assert look_bank.kinship(bank, text, video_key("w"))[1] == pytest.approx(1.0, abs=1e-3)
+    only_own = LookBank(rows[2:].astype(np.float16), rows[2:].astype(np.float16),
+                        np.array([video_key("v")]))  # fmt: skip
+    assert look_bank.kinship(only_own, text, video_key("v")) is None
+    # two sentences the picture and the head cannot tell apart: the one like what other videos
+    # showed is the more alignable, by KINSHIP_WEIGHT x the difference in the raw score
+    sim = np.tile(np.linspace(-3, 6, 30, dtype=np.float32), (2, 1))
+    pred = VideoPrediction(sim, sim.copy(), np.full(2, 0.5), np.full(2, 0.9), np.full(2, 9.0))
+    pred.kinship = kin
+    raw = pred.raw_alignability
+    assert pred.alignability[0] > pred.alignability[1]
+    assert raw[0] - raw[1] == pytest.approx(infer.KINSHIP_WEIGHT * (kin[0] - kin[1]))
+
+
+def test_predict_video_scores_kinship_from_the_models_look_bank(monkeypatch):
+    from aligner.tan import infer, look_bank
+    from aligner.tan.infer import alignability_score
+    from aligner.tan.look_bank import LookBank, video_key
+
+    monkeypatch.setattr(infer, "KINSHIP_WEIGHT", 0.5)
+    monkeypatch.setattr(look_bank, "NEIGHBOURS", 1)
+    model, rng = _model(), np.random.default_rng(2)
+    video = [rng.normal(size=(30, 6)).astype(np.float32)]
+    text, start = rng.normal(size=(3, 5)).astype(np.float32), np.array([2.0, 10.0, 20.0])
+    plain = predict_video(model, video, text, start, start + 3, video_id="v")
+    assert plain.kinship is None
+    emb = plain.dual_text_emb
+    model.look_bank = LookBank(emb.astype(np.float16), plain.dual_video_emb[[1, 2, 3]].astype(
+        np.float16), np.full(3, video_key("w")))  # fmt: skip
+    pred = predict_video(model, video, text, start, start + 3, video_id="v")
+    np.testing.assert_allclose(pred.kinship, look_bank.kinship(model.look_bank, emb, 0))
+    np.testing.assert_allclose(pred.kinship, 1.0, atol=2e-3)  # each its own nearest row
+    without = alignability_score(pred.sim, pred.temperature, pred.dual_head)
+    np.testing.assert_allclose(pred.raw_alignability - without, 0.5 * pred.kinship, rtol=1e-6)

@@ -22,17 +22,21 @@ at the end of training):
   peak; start = first second, end = last second + 1, so at least 1 s;
 - alignability: a calibrated probability (`calibrated`, a fixed logistic map fitted on the
   quality suite's development families) of `alignability_score`: the sentence's best
-  prior-weighted similarity relative to the video's median sentence (what a sentence names
-  is shown when it matches some second much better than the video's typical sentence) plus
-  shares of the alignability head's logits on the joint text tokens and on the sentence alone
-  (trained on the co-training teacher's max-similarity ranks where its branches agree; the
-  sentence-alone logit averaged over the most similar sentences of the training folder,
-  `sentence_bank`);
+  similarity relative to the video's median sentence (what a sentence names is shown when it
+  matches some second much better than the video's typical sentence; without the ASR prior,
+  which says where a thing would be, not whether it is there) plus a share of the log
+  probability of the alignability head on the sentence alone (trained on the co-training
+  teacher's max-similarity ranks where its branches agree; averaged over the most similar
+  sentences of the training folder, `sentence_bank`): a log probability, not a logit, so the
+  head can only pull down what it is sure is never shown ("subscribe"), while among sentences
+  that name a thing, whether it is there is left to the picture; plus a share of the
+  sentence's kinship with the sentences that the training folder's other videos confidently
+  showed (`look_bank.kinship`: chit-chat matched nothing confidently anywhere);
 - dual_alignability / dual_peak: the same from the dual encoder alone (the review app ranks
   doubtful sentences where the branches disagree).
 
 Similarity alone or the head alone ranked worse on the quality suite than both together
-(development folders, mean ROC-AUC 82.2 / 85.1 / 88.5).
+(development folders, two training seeds, mean ROC-AUC 91.0 / 92.5 / 96.5).
 """
 
 from __future__ import annotations
@@ -64,14 +68,17 @@ SPAN_DROP = math.log(2)  # start/end: similarity within ln 2 of the peak (prob >
 WINDOWS_PER_FORWARD = 32  # windows batched into one forward pass
 # calibration of the alignability score (cosine units): p = sigmoid(scale * (score - centre)),
 # a logistic fit on the quality suite's development folders (all four families pooled;
-# leave-one-family-out ECE 0.02-0.24, crowded worst; on the report folders 0.02-0.13: see
+# leave-one-family-out ECE 0.02-0.09, crowded worst; on the report folders 0.03-0.08: see
 # benchmarks/results/quality.json, "calibration" and "reliability")
-ALIGN_SCALE, ALIGN_CENTRE = 8.51, -0.1118
-# the heads' logits in the alignability score: the head on the joint text tokens (it sees the
-# video) and the same head on the sentence alone (what is said: "subscribe" is never shown).
-# Development folders, 4-member ensemble, mean ROC-AUC: joint 0.2 alone 88.8; + sentence 0.2
-# 90.0; joint 0.1 + sentence 0.2 90.1, at least as good as joint 0.2 alone on every family
-HEAD_WEIGHT, TEXT_HEAD_WEIGHT = 0.1, 0.2
+ALIGN_SCALE, ALIGN_CENTRE = 12.83, -0.0229
+# the alignability score's terms besides the best similarity: the sentence head's log
+# probability, and the sentence's kinship with the sentences other videos of the training
+# folder confidently showed (`look_bank.kinship`). Development folders, two training seeds,
+# mean ROC-AUC over the 4 families: the prior-weighted best similarity + 0.1 x the joint head's
+# logit + 0.2 x the sentence head's (before) 95.7; the same without the prior 96.1; without
+# the prior + 0.5 x the sentence head's log probability 96.5 (0.4-0.75 within 0.1; the joint
+# head added nothing); + 0.25 x log probability + 0.5 x kinship 96.8 (crowded +1.5)
+TEXT_HEAD_WEIGHT, KINSHIP_WEIGHT = 0.25, 0.5
 # peaks: the weight of a sentence's claim on a second against the other sentences
 # (`peak_evidence`). Development folders, mean R@1 over the 4 families: 0 -> 79.1, 1 -> 80.5
 # with the 4-member ensemble; +1.5 on average over 5 single models (seeds 0-4), up on every
@@ -95,6 +102,7 @@ class VideoPrediction:
     dual_video_emb: np.ndarray | None = None
     dual_text_emb: np.ndarray | None = None
     look: np.ndarray | None = None  # (K, T) logits from the model's look bank, when it has one
+    kinship: np.ndarray | None = None  # (K,) `look_bank.kinship`, when the model has a bank
 
     @property
     def sim(self) -> np.ndarray:
@@ -110,9 +118,8 @@ class VideoPrediction:
 
     @property
     def raw_alignability(self) -> np.ndarray:
-        """`(K,)` uncalibrated `alignability_score` of the fused branches and both heads."""
-        heads = ((self.head, HEAD_WEIGHT), (self.dual_head, TEXT_HEAD_WEIGHT))
-        return alignability_score(self.sim + self.prior, self.temperature, heads)
+        """`(K,)` uncalibrated `alignability_score` of the fused branches and the sentence head."""
+        return alignability_score(self.sim, self.temperature, self.dual_head, self.kinship)
 
     @property
     def alignability(self) -> np.ndarray:
@@ -121,23 +128,28 @@ class VideoPrediction:
 
     @property
     def dual_alignability(self) -> np.ndarray:
-        heads = ((self.dual_head, HEAD_WEIGHT + TEXT_HEAD_WEIGHT),)
-        return calibrated(alignability_score(self.dual_sim + self.prior, self.temperature, heads))
+        score = alignability_score(self.dual_sim, self.temperature, self.dual_head, self.kinship)
+        return calibrated(score)
 
 
 def alignability_score(
-    weighted: np.ndarray, temperature: float, heads: Sequence[tuple[np.ndarray, float]] = ()
+    sim: np.ndarray,
+    temperature: float,
+    sentence_head: np.ndarray | None = None,
+    kinship: np.ndarray | None = None,
 ) -> np.ndarray:
-    """`(K,)` raw alignability from a prior-weighted similarity `(K, T)`: the sentence's best
-    value (cosine units) minus the video's median sentence's best value (a video whose
-    features match everything a little better shifts no sentence), plus, per `(probability
-    (K,), weight)` of `heads`, weight x the logit of an alignability head's probability
-    (trained on the co-training teacher's max-similarity ranks where its branches agree)."""
-    best = weighted.max(axis=1) * temperature if weighted.shape[1] else np.zeros(len(weighted))
+    """`(K,)` raw alignability from a similarity `(K, T)` (no prior): the sentence's best value
+    (cosine units) minus the video's median sentence's best value (a video whose features
+    match everything a little better shifts no sentence), plus `TEXT_HEAD_WEIGHT` x the log of
+    the sentence head's probability `(K,)` that such a sentence is shown, plus
+    `KINSHIP_WEIGHT` x its `look_bank.kinship` `(K,)` (cosine units)."""
+    best = sim.max(axis=1) * temperature if sim.shape[1] else np.zeros(len(sim))
     score = best - (np.median(best) if len(best) else 0.0)
-    for head, weight in heads:
-        p = np.clip(np.asarray(head, np.float64), 1e-6, 1 - 1e-6)
-        score = score + weight * np.log(p / (1 - p))
+    if sentence_head is not None:
+        p = np.clip(np.asarray(sentence_head, np.float64), 1e-6, 1.0)
+        score = score + TEXT_HEAD_WEIGHT * np.log(p)
+    if kinship is not None:
+        score = score + KINSHIP_WEIGHT * np.asarray(kinship, np.float64)
     return score
 
 
@@ -235,6 +247,7 @@ def predict_video(
         key = look_bank.video_key(video_id)
         pred.look = look_bank.look_logits(looks, pred.dual_text_emb, pred.dual_video_emb, key,
                                           pred.temperature)  # fmt: skip
+        pred.kinship = look_bank.kinship(looks, pred.dual_text_emb, key)
     return pred
 
 

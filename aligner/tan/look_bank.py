@@ -18,6 +18,11 @@ Development folders of the quality suite, two training seeds, R@1 of the final m
 on three families and lost up to 4.7 on crowded (benchmarks/results/quality_variants.json,
 "session_7"). A sentence's own video is left out: its own peak would only confirm itself.
 
+The same nearest rows also say how alike a sentence is to what other videos confidently
+showed (`kinship`, a term of alignability in `aligner.tan.infer`): a thing's name has close
+neighbours there, a phrase said at random times ("thanks for watching") matched no second
+confidently anywhere, so its nearest confident rows are other kinds of sentence.
+
 Numpy only (no torch): `aligner.tan.infer` fills and applies it.
 """
 
@@ -103,16 +108,36 @@ def look_logits(
     rows by dual text embedding `text` `(K, d)`, rows of video `key` left out), less its mean
     over the video. Zeros when the bank has no other video's rows."""
     k, t = len(text), len(video)
-    others = np.flatnonzero(bank.video != key)
-    if not len(others) or not k or not t:
+    near = nearest_rows(bank, text, key)
+    if near is None or not t:
         return np.zeros((k, t), np.float32)
-    bank_text = bank.text[others].astype(np.float32)
-    cosine = l2_normalise(np.asarray(text)) @ bank_text.T  # (K, R)
-    n = min(NEIGHBOURS, len(others))
-    nearest = np.argpartition(-cosine, n - 1, axis=1)[:, :n]
-    expected = bank.look[others].astype(np.float32)[nearest].mean(1)  # (K, d), norm <= 1
+    rows, _ = near
+    expected = bank.look.astype(np.float32)[rows].mean(1)  # (K, d), norm <= 1
     logits = expected @ l2_normalise(np.asarray(video)).T / temperature
     return (WEIGHT * (logits - logits.mean(1, keepdims=True))).astype(np.float32)
+
+
+def kinship(bank: LookBank, text: np.ndarray, key: int) -> np.ndarray | None:
+    """`(K,)` how much each sentence is like sentences that other videos confidently showed:
+    the mean cosine of its dual text embedding to its `NEIGHBOURS` nearest bank rows (rows of
+    video `key` left out). A phrase said at random times ("thanks for watching") matched no
+    second confidently in other videos, so its nearest confident rows are other kinds of
+    sentence; None when the bank has no other video's rows."""
+    near = nearest_rows(bank, text, key)
+    return None if near is None else near[1].mean(1).astype(np.float64)
+
+
+def nearest_rows(bank: LookBank, text: np.ndarray, key: int):
+    """`(rows (K, n), cosines (K, n))`: the `NEIGHBOURS` bank rows nearest each sentence's dual
+    text embedding `text` `(K, d)`, rows of video `key` left out; None when no row is left or
+    there is no sentence."""
+    others = np.flatnonzero(bank.video != key)
+    if not len(others) or not len(text):
+        return None
+    cosine = l2_normalise(np.asarray(text, np.float32)) @ bank.text[others].astype(np.float32).T
+    n = min(NEIGHBOURS, len(others))
+    nearest = np.argpartition(-cosine, n - 1, axis=1)[:, :n]  # (K, n) into `others`
+    return others[nearest], np.take_along_axis(cosine, nearest, axis=1)
 
 
 def _empty(text: list[np.ndarray]) -> LookBank:
