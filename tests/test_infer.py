@@ -267,51 +267,64 @@ def test_the_look_bank_adds_what_other_videos_neighbours_were_seen_as(monkeypatc
     np.testing.assert_allclose(alone.sim, plain.sim, rtol=1e-6)
 
 
-def test_kinship_is_the_likeness_to_sentences_other_videos_confidently_showed(monkeypatch):
+def test_the_look_banks_kinship_and_presence_are_what_other_videos_confidently_showed(
+    monkeypatch,
+):
     from aligner.tan import infer, look_bank
     from aligner.tan.look_bank import LookBank, video_key
 
     monkeypatch.setattr(look_bank, "NEIGHBOURS", 2)
     unit = np.eye(4, dtype=np.float32)
-    # bank rows: two of video "w" like sentence 0 ("the whisk"), one of its own video "v" that
-    # is exactly sentence 1 (left out: a video's own rows would only confirm it)
+    # bank rows (text = look here): two of video "w" like sentence 0 ("the whisk"), one of its
+    # own video "v" that is exactly sentence 1 (left out: its own rows would only confirm it)
     rows = np.stack([unit[0], (unit[0] + unit[1]) / np.sqrt(2), unit[1]])
     bank = LookBank(rows.astype(np.float16), rows.astype(np.float16),
                     np.array([video_key("w"), video_key("w"), video_key("v")]))  # fmt: skip
     text = np.stack([unit[0], unit[1]])
-    kin = look_bank.kinship(bank, text, video_key("v"))
-    np.testing.assert_allclose(kin, [(1 + 0.5**0.5) / 2, (0 + 0.5**0.5) / 2], atol=1e-3)
-    assert look_bank.kinship(bank, text, video_key("w"))[1] == pytest.approx(1.0, abs=1e-3)
+    video = np.stack([unit[2], unit[0], unit[3]])  # the whisk's look is in view at second 1
+    seen = look_bank.evidence(bank, text, video, video_key("v"), 0.07)
+    np.testing.assert_allclose(seen.kinship, [(1 + 0.5**0.5) / 2, (0 + 0.5**0.5) / 2], atol=1e-3)
+    # both sentences' neighbours are the two "w" rows: their mean look points between unit 0
+    # and unit 1, and second 1 (unit 0) is that direction's best match in this video
+    np.testing.assert_allclose(seen.presence, [np.cos(np.pi / 8)] * 2, atol=2e-3)
+    assert int(np.argmax(seen.look[0])) == 1
+    elsewhere = look_bank.evidence(bank, text, np.stack([unit[2], unit[3]]), video_key("v"), 0.07)
+    np.testing.assert_allclose(elsewhere.presence, 0.0, atol=1e-3)  # never in view
+    as_w = look_bank.evidence(bank, text, video, video_key("w"), 0.07)
+    assert as_w.kinship[1] == pytest.approx(1.0, abs=1e-3)  # now "v"'s row counts
     only_own = LookBank(rows[2:].astype(np.float16), rows[2:].astype(np.float16),
                         np.array([video_key("v")]))  # fmt: skip
-    assert look_bank.kinship(only_own, text, video_key("v")) is None
+    assert look_bank.evidence(only_own, text, video, video_key("v"), 0.07) is None
     # two sentences the picture and the head cannot tell apart: the one like what other videos
-    # showed is the more alignable, by KINSHIP_WEIGHT x the difference in the raw score
+    # showed, whose look is in view, is the more alignable, by the weights x the differences
     sim = np.tile(np.linspace(-3, 6, 30, dtype=np.float32), (2, 1))
     pred = VideoPrediction(sim, sim.copy(), np.full(2, 0.5), np.full(2, 0.9), np.full(2, 9.0))
-    pred.kinship = kin
+    pred.kinship, pred.presence = seen.kinship, np.array([0.8, 0.2])
     raw = pred.raw_alignability
     assert pred.alignability[0] > pred.alignability[1]
-    assert raw[0] - raw[1] == pytest.approx(infer.KINSHIP_WEIGHT * (kin[0] - kin[1]))
+    kin = infer.KINSHIP_WEIGHT * (seen.kinship[0] - seen.kinship[1])
+    assert raw[0] - raw[1] == pytest.approx(kin + infer.PRESENCE_WEIGHT * (0.8 - 0.2))
 
 
-def test_predict_video_scores_kinship_from_the_models_look_bank(monkeypatch):
+def test_predict_video_scores_the_look_banks_evidence(monkeypatch):
     from aligner.tan import infer, look_bank
     from aligner.tan.infer import alignability_score
     from aligner.tan.look_bank import LookBank, video_key
 
     monkeypatch.setattr(infer, "KINSHIP_WEIGHT", 0.5)
+    monkeypatch.setattr(infer, "PRESENCE_WEIGHT", 0.25)
     monkeypatch.setattr(look_bank, "NEIGHBOURS", 1)
     model, rng = _model(), np.random.default_rng(2)
     video = [rng.normal(size=(30, 6)).astype(np.float32)]
     text, start = rng.normal(size=(3, 5)).astype(np.float32), np.array([2.0, 10.0, 20.0])
     plain = predict_video(model, video, text, start, start + 3, video_id="v")
-    assert plain.kinship is None
-    emb = plain.dual_text_emb
-    model.look_bank = LookBank(emb.astype(np.float16), plain.dual_video_emb[[1, 2, 3]].astype(
-        np.float16), np.full(3, video_key("w")))  # fmt: skip
+    assert plain.kinship is None and plain.presence is None
+    emb, seconds = plain.dual_text_emb, plain.dual_video_emb
+    # each sentence's own text is a bank row (of another video) that saw second 1, 2 or 3
+    model.look_bank = LookBank(emb.astype(np.float16), seconds[[1, 2, 3]].astype(np.float16),
+                               np.full(3, video_key("w")))  # fmt: skip
     pred = predict_video(model, video, text, start, start + 3, video_id="v")
-    np.testing.assert_allclose(pred.kinship, look_bank.kinship(model.look_bank, emb, 0))
     np.testing.assert_allclose(pred.kinship, 1.0, atol=2e-3)  # each its own nearest row
+    np.testing.assert_allclose(pred.presence, 1.0, atol=2e-3)  # each row's look is in view
     without = alignability_score(pred.sim, pred.temperature, pred.dual_head)
     np.testing.assert_allclose(pred.raw_alignability - without, 0.5 * pred.kinship, rtol=1e-6)

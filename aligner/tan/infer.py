@@ -31,7 +31,8 @@ at the end of training):
   head can only pull down what it is sure is never shown ("subscribe"), while among sentences
   that name a thing, whether it is there is left to the picture; plus a share of the
   sentence's kinship with the sentences that the training folder's other videos confidently
-  showed (`look_bank.kinship`: chit-chat matched nothing confidently anywhere);
+  showed (chit-chat matched nothing confidently anywhere) and of the presence of what they
+  looked like anywhere in this video (a thing named but never shown), `look_bank.Evidence`;
 - dual_alignability / dual_peak: the same from the dual encoder alone (the review app ranks
   doubtful sentences where the branches disagree).
 
@@ -68,17 +69,19 @@ SPAN_DROP = math.log(2)  # start/end: similarity within ln 2 of the peak (prob >
 WINDOWS_PER_FORWARD = 32  # windows batched into one forward pass
 # calibration of the alignability score (cosine units): p = sigmoid(scale * (score - centre)),
 # a logistic fit on the quality suite's development folders (all four families pooled;
-# leave-one-family-out ECE 0.02-0.09, crowded worst; on the report folders 0.03-0.08: see
+# leave-one-family-out ECE 0.02-0.10, crowded worst; on the report folders 0.03-0.09: see
 # benchmarks/results/quality.json, "calibration" and "reliability")
-ALIGN_SCALE, ALIGN_CENTRE = 12.83, -0.0229
+ALIGN_SCALE, ALIGN_CENTRE = 12.63, -0.0371
 # the alignability score's terms besides the best similarity: the sentence head's log
-# probability, and the sentence's kinship with the sentences other videos of the training
-# folder confidently showed (`look_bank.kinship`). Development folders, two training seeds,
-# mean ROC-AUC over the 4 families: the prior-weighted best similarity + 0.1 x the joint head's
+# probability, and what the look bank says of the sentence (`look_bank.Evidence`): its
+# kinship with the sentences other videos of the training folder confidently showed, and the
+# presence of its expected look in this video. Development folders, two training seeds, mean
+# ROC-AUC over the 4 families: the prior-weighted best similarity + 0.1 x the joint head's
 # logit + 0.2 x the sentence head's (before) 95.7; the same without the prior 96.1; without
 # the prior + 0.5 x the sentence head's log probability 96.5 (0.4-0.75 within 0.1; the joint
-# head added nothing); + 0.25 x log probability + 0.5 x kinship 96.8 (crowded +1.5)
-TEXT_HEAD_WEIGHT, KINSHIP_WEIGHT = 0.25, 0.5
+# head added nothing); + 0.25 x log probability + 0.5 x kinship 96.8 (crowded +1.5);
+# + 0.25 x presence 96.9 (no family x seed pair down; 0.5 lowered filler)
+TEXT_HEAD_WEIGHT, KINSHIP_WEIGHT, PRESENCE_WEIGHT = 0.25, 0.5, 0.25
 # peaks: the weight of a sentence's claim on a second against the other sentences
 # (`peak_evidence`). Development folders, mean R@1 over the 4 families: 0 -> 79.1, 1 -> 80.5
 # with the 4-member ensemble; +1.5 on average over 5 single models (seeds 0-4), up on every
@@ -102,7 +105,9 @@ class VideoPrediction:
     dual_video_emb: np.ndarray | None = None
     dual_text_emb: np.ndarray | None = None
     look: np.ndarray | None = None  # (K, T) logits from the model's look bank, when it has one
-    kinship: np.ndarray | None = None  # (K,) `look_bank.kinship`, when the model has a bank
+    # (K,) each `look_bank.Evidence` of the model's look bank, when it has one
+    kinship: np.ndarray | None = None
+    presence: np.ndarray | None = None
 
     @property
     def sim(self) -> np.ndarray:
@@ -118,8 +123,10 @@ class VideoPrediction:
 
     @property
     def raw_alignability(self) -> np.ndarray:
-        """`(K,)` uncalibrated `alignability_score` of the fused branches and the sentence head."""
-        return alignability_score(self.sim, self.temperature, self.dual_head, self.kinship)
+        """`(K,)` uncalibrated `alignability_score` of the fused branches, the sentence head and
+        the look bank's evidence."""
+        return alignability_score(self.sim, self.temperature, self.dual_head, self.kinship,
+                                  self.presence)  # fmt: skip
 
     @property
     def alignability(self) -> np.ndarray:
@@ -128,7 +135,8 @@ class VideoPrediction:
 
     @property
     def dual_alignability(self) -> np.ndarray:
-        score = alignability_score(self.dual_sim, self.temperature, self.dual_head, self.kinship)
+        score = alignability_score(self.dual_sim, self.temperature, self.dual_head, self.kinship,
+                                   self.presence)  # fmt: skip
         return calibrated(score)
 
 
@@ -137,20 +145,28 @@ def alignability_score(
     temperature: float,
     sentence_head: np.ndarray | None = None,
     kinship: np.ndarray | None = None,
+    presence: np.ndarray | None = None,
 ) -> np.ndarray:
     """`(K,)` raw alignability from a similarity `(K, T)` (no prior): the sentence's best value
     (cosine units) minus the video's median sentence's best value (a video whose features
     match everything a little better shifts no sentence), plus `TEXT_HEAD_WEIGHT` x the log of
     the sentence head's probability `(K,)` that such a sentence is shown, plus
-    `KINSHIP_WEIGHT` x its `look_bank.kinship` `(K,)` (cosine units)."""
+    `KINSHIP_WEIGHT` x its kinship and `PRESENCE_WEIGHT` x its presence less the video's
+    median sentence's (`look_bank.Evidence`, `(K,)` cosines)."""
     best = sim.max(axis=1) * temperature if sim.shape[1] else np.zeros(len(sim))
-    score = best - (np.median(best) if len(best) else 0.0)
+    score = _less_median(best)
+    if presence is not None:
+        score = score + PRESENCE_WEIGHT * _less_median(np.asarray(presence, np.float64))
     if sentence_head is not None:
         p = np.clip(np.asarray(sentence_head, np.float64), 1e-6, 1.0)
         score = score + TEXT_HEAD_WEIGHT * np.log(p)
     if kinship is not None:
         score = score + KINSHIP_WEIGHT * np.asarray(kinship, np.float64)
     return score
+
+
+def _less_median(x: np.ndarray) -> np.ndarray:
+    return x - (np.median(x) if len(x) else 0.0)
 
 
 def calibrated(score: np.ndarray) -> np.ndarray:
@@ -245,9 +261,10 @@ def predict_video(
     looks = getattr(model, "look_bank", None)
     if looks is not None and len(looks) and pred.dual_text_emb is not None:
         key = look_bank.video_key(video_id)
-        pred.look = look_bank.look_logits(looks, pred.dual_text_emb, pred.dual_video_emb, key,
-                                          pred.temperature)  # fmt: skip
-        pred.kinship = look_bank.kinship(looks, pred.dual_text_emb, key)
+        seen = look_bank.evidence(looks, pred.dual_text_emb, pred.dual_video_emb, key,
+                                  pred.temperature)  # fmt: skip
+        if seen is not None:
+            pred.look, pred.kinship, pred.presence = seen.look, seen.kinship, seen.presence
     return pred
 
 

@@ -18,10 +18,12 @@ Development folders of the quality suite, two training seeds, R@1 of the final m
 on three families and lost up to 4.7 on crowded (benchmarks/results/quality_variants.json,
 "session_7"). A sentence's own video is left out: its own peak would only confirm itself.
 
-The same nearest rows also say how alike a sentence is to what other videos confidently
-showed (`kinship`, a term of alignability in `aligner.tan.infer`): a thing's name has close
-neighbours there, a phrase said at random times ("thanks for watching") matched no second
-confidently anywhere, so its nearest confident rows are other kinds of sentence.
+The same nearest rows say two more things, terms of alignability in `aligner.tan.infer`
+(`Evidence`): how alike a sentence is to what other videos confidently showed (`kinship`: a
+thing's name has close neighbours there; a phrase said at random times, "thanks for
+watching", matched no second confidently anywhere, so its nearest confident rows are other
+kinds of sentence), and whether its expected look is anywhere in this video (`presence`: a
+narrator naming a thing this video never shows).
 
 Numpy only (no torch): `aligner.tan.infer` fills and applies it.
 """
@@ -100,31 +102,40 @@ def confident_rows(
     return LookBank(bank.text.astype(np.float16), bank.look.astype(np.float16), bank.video)
 
 
-def look_logits(
+@dataclass
+class Evidence:
+    """What the bank says of a video's sentences: `look` `(K, T)` logits added to the fused
+    similarity, `kinship` and `presence` `(K,)` cosines (terms of alignability)."""
+
+    look: np.ndarray
+    kinship: np.ndarray
+    presence: np.ndarray
+
+
+def evidence(
     bank: LookBank, text: np.ndarray, video: np.ndarray, key: int, temperature: float
-) -> np.ndarray:
-    """`(K, T)` `WEIGHT` x the cosine / `temperature` of each second's dual embedding `video`
-    `(T, d)` to each sentence's expected look (the mean look of its `NEIGHBOURS` nearest bank
-    rows by dual text embedding `text` `(K, d)`, rows of video `key` left out), less its mean
-    over the video. Zeros when the bank has no other video's rows."""
-    k, t = len(text), len(video)
+) -> Evidence | None:
+    """The bank's `Evidence` for sentences with dual text embeddings `text` `(K, d)` in a video
+    of dual embeddings `video` `(T, d)`, from each sentence's `NEIGHBOURS` nearest bank rows by
+    text (rows of video `key` left out); None when no other video's row is left, or no second:
+    - look: `WEIGHT` x the cosine / `temperature` of each second to the sentence's expected
+      look (the mean of the rows' looks; a short vector where they disagree), less its mean
+      over the video;
+    - kinship: the mean cosine of the sentence to those rows (how alike it is to what other
+      videos confidently showed);
+    - presence: the best cosine of any second to the expected look's direction (is the named
+      thing's look anywhere in the video)."""
     near = nearest_rows(bank, text, key)
-    if near is None or not t:
-        return np.zeros((k, t), np.float32)
-    rows, _ = near
+    if near is None or not len(video):
+        return None
+    rows, cosines = near
     expected = bank.look.astype(np.float32)[rows].mean(1)  # (K, d), norm <= 1
-    logits = expected @ l2_normalise(np.asarray(video)).T / temperature
-    return (WEIGHT * (logits - logits.mean(1, keepdims=True))).astype(np.float32)
-
-
-def kinship(bank: LookBank, text: np.ndarray, key: int) -> np.ndarray | None:
-    """`(K,)` how much each sentence is like sentences that other videos confidently showed:
-    the mean cosine of its dual text embedding to its `NEIGHBOURS` nearest bank rows (rows of
-    video `key` left out). A phrase said at random times ("thanks for watching") matched no
-    second confidently in other videos, so its nearest confident rows are other kinds of
-    sentence; None when the bank has no other video's rows."""
-    near = nearest_rows(bank, text, key)
-    return None if near is None else near[1].mean(1).astype(np.float64)
+    unit_video = l2_normalise(np.asarray(video, np.float32))
+    logits = expected @ unit_video.T / temperature
+    look = WEIGHT * (logits - logits.mean(1, keepdims=True))
+    presence = (l2_normalise(expected) @ unit_video.T).max(1)
+    return Evidence(look.astype(np.float32), cosines.mean(1).astype(np.float64),
+                    presence.astype(np.float64))  # fmt: skip
 
 
 def nearest_rows(bank: LookBank, text: np.ndarray, key: int):
