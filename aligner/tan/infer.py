@@ -125,8 +125,7 @@ class VideoPrediction:
     def raw_alignability(self) -> np.ndarray:
         """`(K,)` uncalibrated `alignability_score` of the fused branches, the sentence head and
         the look bank's evidence."""
-        return alignability_score(self.sim, self.temperature, self.dual_head, self.kinship,
-                                  self.presence)  # fmt: skip
+        return self._score(self.sim)
 
     @property
     def alignability(self) -> np.ndarray:
@@ -135,9 +134,12 @@ class VideoPrediction:
 
     @property
     def dual_alignability(self) -> np.ndarray:
-        score = alignability_score(self.dual_sim, self.temperature, self.dual_head, self.kinship,
-                                   self.presence)  # fmt: skip
-        return calibrated(score)
+        return calibrated(self._score(self.dual_sim))
+
+    def _score(self, sim: np.ndarray) -> np.ndarray:
+        """`alignability_score` of one branch's similarity with this video's other terms."""
+        return alignability_score(sim, self.temperature, self.dual_head, self.kinship,
+                                  self.presence)  # fmt: skip
 
 
 def alignability_score(

@@ -130,10 +130,10 @@ def evidence(
         return None
     rows, cosines = near
     expected = bank.look.astype(np.float32)[rows].mean(1)  # (K, d), norm <= 1
-    unit_video = l2_normalise(np.asarray(video, np.float32))
-    logits = expected @ unit_video.T / temperature
-    look = WEIGHT * (logits - logits.mean(1, keepdims=True))
-    presence = (l2_normalise(expected) @ unit_video.T).max(1)
+    cosine = expected @ l2_normalise(np.asarray(video, np.float32)).T  # (K, T)
+    look = WEIGHT * (cosine - cosine.mean(1, keepdims=True)) / temperature
+    norm = np.maximum(np.linalg.norm(expected, axis=1), 1e-12)  # as `l2_normalise`
+    presence = cosine.max(1) / norm  # the expected look's direction: its length drops out
     return Evidence(look.astype(np.float32), cosines.mean(1).astype(np.float64),
                     presence.astype(np.float64))  # fmt: skip
 
