@@ -286,15 +286,28 @@ def test_the_look_banks_kinship_and_presence_are_what_other_videos_confidently_s
     np.testing.assert_allclose(seen.kinship, [(1 + 0.5**0.5) / 2, (0 + 0.5**0.5) / 2], atol=1e-3)
     # both sentences' neighbours are the two "w" rows: their mean look points between unit 0
     # and unit 1, and second 1 (unit 0) is that direction's best match in this video
-    np.testing.assert_allclose(seen.presence, [np.cos(np.pi / 8)] * 2, atol=2e-3)
     assert int(np.argmax(seen.look[0])) == 1
-    elsewhere = look_bank.evidence(bank, text, np.stack([unit[2], unit[3]]), video_key("v"), 0.07)
-    np.testing.assert_allclose(elsewhere.presence, 0.0, atol=1e-3)  # never in view
     as_w = look_bank.evidence(bank, text, video, video_key("w"), 0.07)
     assert as_w.kinship[1] == pytest.approx(1.0, abs=1e-3)  # now "v"'s row counts
     only_own = LookBank(rows[2:].astype(np.float16), rows[2:].astype(np.float16),
                         np.array([video_key("v")]))  # fmt: skip
     assert look_bank.evidence(only_own, text, video, video_key("v"), 0.07) is None
+    # presence: other videos confidently showed whisks (unit 0) and bowls (unit 1); this video
+    # shows bowls only, the last second something unlike either. "The whisk" is named but
+    # never shown: the bowl sentences claim every second. Chit-chat (unit 3) has no kind.
+    kinds = np.stack([unit[0], unit[0], unit[1], unit[1], unit[1]])
+    folder = LookBank(kinds.astype(np.float16), kinds.astype(np.float16),
+                      np.array([video_key(x) for x in "wwwxv"]))  # fmt: skip
+    bowls = np.stack([unit[1], unit[1], (unit[1] + unit[2]) / np.sqrt(2)])
+    said = np.stack([unit[0], unit[1], unit[3]])
+    presence = look_bank.evidence(folder, said, bowls, video_key("v"), 0.07).presence
+    np.testing.assert_allclose(presence, [0.0, 1.0, 0.0], atol=1e-3)
+    monkeypatch.setattr(look_bank, "PRESENCE_CHUNK", 2)  # seconds taken a chunk at a time
+    chunked = look_bank.evidence(folder, said, bowls, video_key("v"), 0.07).presence
+    np.testing.assert_allclose(chunked, presence, rtol=1e-6)
+    # where no confident kind matches a second better than another, it is shared among them
+    blank = look_bank.evidence(folder, said, np.stack([unit[2]]), video_key("v"), 0.07)
+    np.testing.assert_allclose(blank.presence, [0.5, 0.5, 0.0], atol=1e-3)
     # two sentences the picture and the head cannot tell apart: the one like what other videos
     # showed, whose look is in view, is the more alignable, by the weights x the differences
     sim = np.tile(np.linspace(-3, 6, 30, dtype=np.float32), (2, 1))
@@ -325,6 +338,8 @@ def test_predict_video_scores_the_look_banks_evidence(monkeypatch):
                                np.full(3, video_key("w")))  # fmt: skip
     pred = predict_video(model, video, text, start, start + 3, video_id="v")
     np.testing.assert_allclose(pred.kinship, 1.0, atol=2e-3)  # each its own nearest row
-    np.testing.assert_allclose(pred.presence, 1.0, atol=2e-3)  # each row's look is in view
+    # a share of the softmax over the 3 rows; each sentence is of its own row's kind
+    assert ((pred.presence > 0) & (pred.presence < 1 + 1e-6)).all()
     without = alignability_score(pred.sim, pred.temperature, pred.dual_head)
-    np.testing.assert_allclose(pred.raw_alignability - without, 0.5 * pred.kinship, rtol=1e-6)
+    np.testing.assert_allclose(pred.raw_alignability - without,
+                               0.5 * pred.kinship + 0.25 * pred.presence, rtol=1e-6)  # fmt: skip
