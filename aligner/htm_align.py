@@ -48,6 +48,7 @@ from aligner.evaluate import (
     report_line,
     roc_auc,
 )
+from aligner.numeric import softmax
 
 PROTOCOL = "htm-align"
 MASKED = -6e4  # TAN's value for cells no window saw (exp() underflows to 0 in the softmax)
@@ -114,12 +115,6 @@ class Stitched:
     def peaks(self, branch: str = "fused") -> np.ndarray:
         """`(K,)` argmax over time of the softmax over time of the masked similarity."""
         return softmax(self.masked(branch)).argmax(axis=1)
-
-
-def softmax(x: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis (time)."""
-    z = np.exp(x - x.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)
 
 
 def head_logit(prob: np.ndarray) -> np.ndarray:

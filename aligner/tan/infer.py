@@ -75,8 +75,8 @@ WINDOWS_PER_FORWARD = 32  # windows batched into one forward pass
 ALIGN_SCALE, ALIGN_CENTRE = 6.37, 0.1014
 # the alignability score's terms besides the best similarity: the sentence head's log
 # probability, and what the look bank says of the sentence (`look_bank.Evidence`): its
-# kinship with the sentences other videos of the training folder confidently showed, and the
-# presence of its expected look in this video. Development folders, two training seeds, mean
+# kinship with the sentences other videos of the training folder confidently showed, and its
+# presence (is what such sentences showed in view here). Development folders, two training seeds, mean
 # ROC-AUC over the 4 families: the prior-weighted best similarity + 0.1 x the joint head's
 # logit + 0.2 x the sentence head's (before) 95.7; the same without the prior 96.1; without
 # the prior + 0.5 x the sentence head's log probability 96.5 (0.4-0.75 within 0.1; the joint
@@ -160,7 +160,7 @@ def alignability_score(
     shares, 0-1: an absolute, not less the video's median, since a video may show none of
     what its narrator names) (`look_bank.Evidence`)."""
     best = sim.max(axis=1) * temperature if sim.shape[1] else np.zeros(len(sim))
-    score = _less_median(best)
+    score = best - (np.median(best) if len(best) else 0.0)
     if presence is not None:
         score = score + PRESENCE_WEIGHT * np.asarray(presence, np.float64)
     if sentence_head is not None:
@@ -169,10 +169,6 @@ def alignability_score(
     if kinship is not None:
         score = score + KINSHIP_WEIGHT * np.asarray(kinship, np.float64)
     return score
-
-
-def _less_median(x: np.ndarray) -> np.ndarray:
-    return x - (np.median(x) if len(x) else 0.0)
 
 
 def calibrated(score: np.ndarray) -> np.ndarray:

@@ -48,6 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aligner.features.visual import l2_normalise
+from aligner.numeric import softmax
 
 NEIGHBOURS = 10  # bank sentences whose looks make a sentence's expected look
 WEIGHT = 0.2  # of the look's cosine / tau beside the fused similarity
@@ -140,38 +141,20 @@ def evidence(
     - presence: the best second's share, in a softmax over the rows by their cosine to the
       second / `temperature`, of the rows within `KIND_COSINE` of the sentence by text (does
       the video show what sentences like it showed, rather than anything else)."""
-    others, cosine = _text_cosines(bank, text, key)
+    others = np.flatnonzero(bank.video != key)
     if not len(others) or not len(text) or not len(video):
         return None
+    bank_text = bank.text[others].astype(np.float32)  # (R, d)
+    cosine = l2_normalise(np.asarray(text, np.float32)) @ bank_text.T  # (K, R)
     rows, nearest = _nearest(others, cosine)
     seconds = l2_normalise(np.asarray(video, np.float32))
     expected = bank.look.astype(np.float32)[rows].mean(1)  # (K, d), norm <= 1
     to_look = expected @ seconds.T  # (K, T)
     look = WEIGHT * (to_look - to_look.mean(1, keepdims=True)) / temperature
     kind = (cosine >= KIND_COSINE).astype(np.float32)  # (K, R)
-    presence = _presence(kind, seconds, bank.text[others].astype(np.float32), temperature)
+    presence = _presence(kind, seconds, bank_text, temperature)
     return Evidence(look.astype(np.float32), nearest.mean(1).astype(np.float64),
                     presence.astype(np.float64))  # fmt: skip
-
-
-def nearest_rows(bank: LookBank, text: np.ndarray, key: int):
-    """`(rows (K, n), cosines (K, n))`: the `NEIGHBOURS` bank rows nearest each sentence's dual
-    text embedding `text` `(K, d)`, rows of video `key` left out; None when no row is left or
-    there is no sentence."""
-    others, cosine = _text_cosines(bank, text, key)
-    if not len(others) or not len(text):
-        return None
-    return _nearest(others, cosine)
-
-
-def _text_cosines(bank: LookBank, text: np.ndarray, key: int):
-    """`(others (R,), cosine (K, R))`: the bank rows not of video `key`, and the cosine of each
-    sentence's dual text embedding `text` `(K, d)` to their text."""
-    others = np.flatnonzero(bank.video != key)
-    if not len(text):
-        return others, np.zeros((0, len(others)), np.float32)
-    unit = l2_normalise(np.asarray(text, np.float32))
-    return others, unit @ bank.text[others].astype(np.float32).T
 
 
 def _nearest(others: np.ndarray, cosine: np.ndarray):
@@ -187,15 +170,9 @@ def _presence(kind: np.ndarray, seconds: np.ndarray, text: np.ndarray, temperatu
     (`PRESENCE_CHUNK` seconds at a time: an hours-long video need not hold T x R at once)."""
     best = np.zeros(len(kind), np.float32)
     for at in range(0, len(seconds), PRESENCE_CHUNK):
-        shown = _softmax(seconds[at : at + PRESENCE_CHUNK] @ text.T / temperature)  # (t, R)
+        shown = softmax(seconds[at : at + PRESENCE_CHUNK] @ text.T / temperature)  # (t, R)
         best = np.maximum(best, (kind @ shown.T).max(1))
     return best
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis, float32."""
-    x = np.exp(x - x.max(axis=-1, keepdims=True))
-    return (x / x.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
 def _empty(text: list[np.ndarray]) -> LookBank:
